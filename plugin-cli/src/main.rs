@@ -1,0 +1,65 @@
+//! `plugkit`: the command-line tool of the plugkit framework. Every
+//! capability of the library is reachable from the shell; `--json` gives
+//! machine-readable output.
+//!
+//! Exit codes (a contract scripts rely on): 0 success, 1 a negative answer
+//! (an invalid manifest, no resolution), 2 a usage or IO error.
+//! `plugkit version satisfies` answers `true`/`false` with exit 0 either way,
+//! as its issue specifies: the answer is the output, and only bad input is an
+//! error (exit 2).
+
+mod manifest;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Load, version, resolve and hot-swap plugins at run time.
+#[derive(Parser)]
+#[command(name = "plugkit", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check plugin manifests.
+    #[command(subcommand)]
+    Manifest(manifest::Command),
+    /// Check versions against npm-style constraints.
+    #[command(subcommand)]
+    Version(version::Command),
+}
+
+/// Exit code of a negative answer.
+pub(crate) const NEGATIVE: u8 = 1;
+/// Exit code of a usage or IO error.
+pub(crate) const FAILURE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Manifest(command) => manifest::run(command),
+        Command::Version(command) => version::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks of the command tree (argument names,
+    /// conflicts), which otherwise only fire when a user hits the command.
+    #[test]
+    fn command_tree_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,2 @@
+//! Resolver benchmarks (placeholder until the resolver bench lands).
+fn main() {}

@@ -1,0 +1,260 @@
+//! Why a resolution failed: [`ResolveError`], the structured [`Failure`] and
+//! its [`VersionConflict`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use plugin_version::{Constraint, Version};
+
+/// A requirement that no available version satisfies, alone or together
+/// with the other requirements on the same plugin.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionConflict {
+    pub(crate) plugin: Option<(String, Version)>,
+    pub(crate) dependency: String,
+    pub(crate) constraint: Constraint,
+    pub(crate) available: Vec<Version>,
+}
+
+impl VersionConflict {
+    /// The plugin that requires [`dependency`](Self::dependency); `None` when
+    /// the requirement is the caller's own (a wanted plugin).
+    pub fn plugin(&self) -> Option<&str> {
+        self.plugin.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// The version of [`plugin`](Self::plugin) that has the requirement.
+    pub fn plugin_version(&self) -> Option<&Version> {
+        self.plugin.as_ref().map(|(_, version)| version)
+    }
+
+    /// The plugin required.
+    pub fn dependency(&self) -> &str {
+        &self.dependency
+    }
+
+    /// The versions required.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+
+    /// Every version of the dependency in the registry, oldest first.
+    pub fn available(&self) -> &[Version] {
+        &self.available
+    }
+}
+
+impl fmt::Display for VersionConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.plugin {
+            Some((name, version)) => write!(f, "{name} {version} requires ")?,
+            None => f.write_str("wanted: ")?,
+        }
+        write!(f, "{} {}", self.dependency, self.constraint)?;
+        if self.available.is_empty() {
+            f.write_str(" (no version available)")
+        } else {
+            f.write_str(" (available: ")?;
+            for (i, version) in self.available.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{version}")?;
+            }
+            f.write_str(")")
+        }
+    }
+}
+
+/// Why no set of plugin versions satisfies the wanted plugins: structured,
+/// and explained in words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Failure {
+    pub(crate) explanation: String,
+    pub(crate) unresolved: BTreeMap<String, BTreeSet<String>>,
+    pub(crate) missing_wanted: BTreeSet<String>,
+    pub(crate) conflicts: Vec<VersionConflict>,
+    pub(crate) cycles: Vec<Vec<String>>,
+}
+
+impl Failure {
+    /// The explanation: why, step by step, in terms of plugins and versions.
+    pub fn explanation(&self) -> &str {
+        &self.explanation
+    }
+
+    /// Required plugins that are not in the registry at all, by the plugin
+    /// that requires them.
+    pub fn unresolved_dependencies(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.unresolved
+    }
+
+    /// Wanted plugins that are not in the registry at all.
+    pub fn missing_wanted(&self) -> &BTreeSet<String> {
+        &self.missing_wanted
+    }
+
+    /// Requirements no available version satisfies.
+    pub fn version_conflicts(&self) -> &[VersionConflict] {
+        &self.conflicts
+    }
+
+    /// Cycles of required dependencies, each as its members in order: `[a,
+    /// b, c]` means a requires b, b requires c and c requires a.
+    pub fn circular_dependencies(&self) -> &[Vec<String>] {
+        &self.cycles
+    }
+
+    /// One line for an error message.
+    fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.missing_wanted.is_empty() {
+            let names: Vec<&str> = self.missing_wanted.iter().map(String::as_str).collect();
+            parts.push(format!("not found: {}", names.join(", ")));
+        }
+        if !self.unresolved.is_empty() {
+            let names: BTreeSet<&str> = self
+                .unresolved
+                .values()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let names: Vec<&str> = names.into_iter().collect();
+            parts.push(format!("missing dependencies: {}", names.join(", ")));
+        }
+        if !self.conflicts.is_empty() {
+            let names: BTreeSet<&str> = self
+                .conflicts
+                .iter()
+                .map(|conflict| conflict.dependency.as_str())
+                .collect();
+            let names: Vec<&str> = names.into_iter().collect();
+            parts.push(format!("version conflicts on: {}", names.join(", ")));
+        }
+        for cycle in &self.cycles {
+            parts.push(format!("dependency cycle: {}", cycle_text(cycle)));
+        }
+        if parts.is_empty() {
+            "the requirements cannot all hold".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// `a -> b -> c -> a`.
+pub(crate) fn cycle_text(cycle: &[String]) -> String {
+    let mut text = cycle.join(" -> ");
+    if let Some(first) = cycle.first() {
+        text.push_str(" -> ");
+        text.push_str(first);
+    }
+    text
+}
+
+/// Why [`resolve`](crate::resolve) returned no resolution.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// No set of plugin versions satisfies the requirements, or (with
+    /// [`CircularDependencyMode::Reject`](crate::CircularDependencyMode::Reject))
+    /// the one found has a cycle of required dependencies.
+    #[error("no resolution: {}", .0.summary())]
+    NoSolution(Box<Failure>),
+    /// The chosen plugins form a chain of required dependencies longer than
+    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth).
+    #[error(
+        "the chain of required dependencies {} is {} plugins long, more than the maximum of {max}",
+        .chain.join(" -> "), .chain.len()
+    )]
+    TooDeep {
+        /// The maximum allowed.
+        max: usize,
+        /// The longest chain, from the dependent to its last dependency.
+        chain: Vec<String>,
+    },
+    /// The solver used up its step or time budget.
+    #[error(
+        "resolution stopped: {reason} after {steps} steps and {} ms",
+        .elapsed.as_millis()
+    )]
+    Cancelled {
+        /// Which bound was hit.
+        reason: CancelReason,
+        /// Solver steps taken.
+        steps: u64,
+        /// Time spent.
+        elapsed: Duration,
+    },
+    /// The solver failed in a way it never should; a bug, please report it.
+    #[error("internal resolver error: {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Which bound stopped the solver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// [`ResolveOptions::max_steps`](crate::ResolveOptions::max_steps).
+    StepLimit(u64),
+    /// [`ResolveOptions::time_limit`](crate::ResolveOptions::time_limit).
+    TimeLimit(Duration),
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::StepLimit(max) => write!(f, "the limit of {max} solver steps was reached"),
+            CancelReason::TimeLimit(limit) => {
+                write!(f, "the time limit of {} ms was reached", limit.as_millis())
+            }
+        }
+    }
+}
+
+static EMPTY_MAP: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+static EMPTY_SET: BTreeSet<String> = BTreeSet::new();
+
+impl ResolveError {
+    /// The structured failure, when there is no solution.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            ResolveError::NoSolution(failure) => Some(failure),
+            _ => None,
+        }
+    }
+
+    /// See [`Failure::unresolved_dependencies`]; empty for other errors.
+    pub fn unresolved_dependencies(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        self.failure()
+            .map_or(&EMPTY_MAP, Failure::unresolved_dependencies)
+    }
+
+    /// See [`Failure::missing_wanted`]; empty for other errors.
+    pub fn missing_wanted(&self) -> &BTreeSet<String> {
+        self.failure().map_or(&EMPTY_SET, Failure::missing_wanted)
+    }
+
+    /// See [`Failure::version_conflicts`]; empty for other errors.
+    pub fn version_conflicts(&self) -> &[VersionConflict] {
+        self.failure().map_or(&[], Failure::version_conflicts)
+    }
+
+    /// See [`Failure::circular_dependencies`]; empty for other errors.
+    pub fn circular_dependencies(&self) -> &[Vec<String>] {
+        self.failure().map_or(&[], Failure::circular_dependencies)
+    }
+
+    /// The human explanation: the derivation for [`ResolveError::NoSolution`],
+    /// the error message otherwise.
+    pub fn explanation(&self) -> String {
+        match self {
+            ResolveError::NoSolution(failure) => failure.explanation.clone(),
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! What to resolve ([`Wanted`]) and how ([`ResolveOptions`], [`Strategy`],
+//! [`CircularDependencyMode`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use plugin_version::{Constraint, ConstraintError, Version, VersionPolicy};
+
+/// A plugin the caller wants loaded, with the versions it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Wanted {
+    name: Arc<str>,
+    constraint: Constraint,
+}
+
+impl Wanted {
+    /// Any (non-pre-release) version of `name`.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Wanted::with_constraint(name, Constraint::any())
+    }
+
+    /// A version of `name` matching `constraint`.
+    pub fn with_constraint(name: impl Into<Arc<str>>, constraint: Constraint) -> Self {
+        Wanted {
+            name: name.into(),
+            constraint,
+        }
+    }
+
+    /// The plugin wanted.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The versions accepted.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+}
+
+impl fmt::Display for Wanted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.constraint.as_str() == "*" {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}@{}", self.name, self.constraint)
+        }
+    }
+}
+
+/// Why `NAME[@CONSTRAINT]` did not parse as a [`Wanted`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WantedParseError {
+    /// Nothing before the `@`.
+    #[error("empty plugin name in `{input}`")]
+    EmptyName {
+        /// The text given.
+        input: String,
+    },
+    /// The constraint after the `@` is invalid.
+    #[error("invalid constraint in `{input}`")]
+    Constraint {
+        /// The text given.
+        input: String,
+        /// What is wrong with the constraint.
+        #[source]
+        source: ConstraintError,
+    },
+}
+
+impl FromStr for Wanted {
+    type Err = WantedParseError;
+
+    /// Parses `NAME` or `NAME@CONSTRAINT` (the `plugkit resolve --want` syntax).
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let (name, constraint) = match input.split_once('@') {
+            Some((name, constraint)) => (name.trim(), Some(constraint)),
+            None => (input.trim(), None),
+        };
+        if name.is_empty() {
+            return Err(WantedParseError::EmptyName {
+                input: input.to_owned(),
+            });
+        }
+        match constraint {
+            None => Ok(Wanted::new(name)),
+            Some(text) => Constraint::parse(text)
+                .map(|constraint| Wanted::with_constraint(name, constraint))
+                .map_err(|source| WantedParseError::Constraint {
+                    input: input.to_owned(),
+                    source,
+                }),
+        }
+    }
+}
+
+/// What to do when some wanted plugins cannot be resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// All wanted plugins or nothing: any failure is an error.
+    #[default]
+    Strict,
+    /// Drop the wanted plugins that cannot be resolved (and the wanted
+    /// plugins that need them), resolve the rest, and report what was
+    /// dropped and why.
+    BestEffort,
+}
+
+/// What to do with a cycle of required dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CircularDependencyMode {
+    /// A cycle is an error that names its members in order.
+    #[default]
+    Reject,
+    /// A cycle's members load together, as one group of the load order; a
+    /// warning says so.
+    Allow,
+}
+
+/// How to resolve: the version policy, the strategy, the cycle mode and the
+/// bounds that keep an adversarial registry from hanging the host.
+///
+/// Build it from [`ResolveOptions::default`] and the `with_*` methods:
+///
+/// ```
+/// use plugin_resolver::{ResolveOptions, Strategy};
+/// let options = ResolveOptions::default()
+///     .with_strategy(Strategy::BestEffort)
+///     .with_max_steps(50_000);
+/// assert_eq!(options.strategy, Strategy::BestEffort);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ResolveOptions {
+    /// Which versions are admissible (pre-releases, downgrades, exact
+    /// matches), applied inside every range the solver sees.
+    pub policy: VersionPolicy,
+    /// Strict or best effort.
+    pub strategy: Strategy,
+    /// Reject or allow cycles of required dependencies.
+    pub circular: CircularDependencyMode,
+    /// The versions loaded now, by plugin name; the policy judges downgrades
+    /// and breaking changes against them.
+    pub current: BTreeMap<String, Version>,
+    /// The longest chain of required dependencies allowed, counted in
+    /// plugins (a wanted plugin alone is a chain of 1; a cycle loaded as one
+    /// group counts once).
+    pub max_resolution_depth: usize,
+    /// The most solver steps one call of [`resolve`](crate::resolve) may
+    /// take, over all the attempts it makes.
+    pub max_steps: u64,
+    /// The longest one call of [`resolve`](crate::resolve) may run; `None`
+    /// for no time limit (the step bound still holds).
+    pub time_limit: Option<Duration>,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions {
+            policy: VersionPolicy::default(),
+            strategy: Strategy::default(),
+            circular: CircularDependencyMode::default(),
+            current: BTreeMap::new(),
+            max_resolution_depth: ResolveOptions::DEFAULT_MAX_DEPTH,
+            max_steps: ResolveOptions::DEFAULT_MAX_STEPS,
+            time_limit: Some(ResolveOptions::DEFAULT_TIME_LIMIT),
+        }
+    }
+}
+
+impl ResolveOptions {
+    /// Default of [`ResolveOptions::max_resolution_depth`].
+    pub const DEFAULT_MAX_DEPTH: usize = 256;
+    /// Default of [`ResolveOptions::max_steps`]: far above what a registry
+    /// of 10,000 plugins needs, far below what takes seconds.
+    pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+    /// Default of [`ResolveOptions::time_limit`].
+    pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+    /// Sets the version policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: VersionPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the strategy.
+    #[must_use]
+    pub fn with_strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets the cycle mode.
+    #[must_use]
+    pub fn with_circular(mut self, circular: CircularDependencyMode) -> Self {
+        self.circular = circular;
+        self
+    }
+
+    /// Records that `version` of `name` is loaded now.
+    #[must_use]
+    pub fn with_current(mut self, name: impl Into<String>, version: Version) -> Self {
+        self.current.insert(name.into(), version);
+        self
+    }
+
+    /// Sets the longest chain of required dependencies allowed.
+    #[must_use]
+    pub fn with_max_resolution_depth(mut self, depth: usize) -> Self {
+        self.max_resolution_depth = depth;
+        self
+    }
+
+    /// Sets the step bound.
+    #[must_use]
+    pub fn with_max_steps(mut self, steps: u64) -> Self {
+        self.max_steps = steps;
+        self
+    }
+
+    /// Sets (or with `None` removes) the time limit.
+    #[must_use]
+    pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
+        self.time_limit = limit;
+        self
+    }
+}

@@ -1,0 +1,373 @@
+//! The [`Registry`] of candidate plugins: every version of every plugin the
+//! resolver may choose, each with its required and optional dependencies.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use plugin_manifest::Manifest;
+use plugin_version::{Constraint, Version};
+
+/// One dependency of a candidate: a plugin name and the versions it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Requirement {
+    name: Arc<str>,
+    constraint: Constraint,
+}
+
+impl Requirement {
+    /// A dependency on `name` at a version matching `constraint`.
+    pub fn new(name: impl Into<Arc<str>>, constraint: Constraint) -> Self {
+        Requirement {
+            name: name.into(),
+            constraint,
+        }
+    }
+
+    /// A dependency on any (non-pre-release) version of `name`.
+    pub fn any(name: impl Into<Arc<str>>) -> Self {
+        Requirement::new(name, Constraint::any())
+    }
+
+    /// The plugin depended on.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The versions accepted.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.constraint)
+    }
+}
+
+/// One version of one plugin the resolver may choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    name: Arc<str>,
+    version: Version,
+    required: Vec<Requirement>,
+    optional: Vec<Requirement>,
+}
+
+impl Candidate {
+    /// A candidate without dependencies; add them with [`Candidate::require`]
+    /// and [`Candidate::optional`].
+    pub fn new(name: impl Into<Arc<str>>, version: Version) -> Self {
+        Candidate {
+            name: name.into(),
+            version,
+            required: Vec::new(),
+            optional: Vec::new(),
+        }
+    }
+
+    /// The candidate described by a manifest: its name, version, and its
+    /// `required_plugins` and `optional_plugins`.
+    pub fn from_manifest(manifest: &Manifest) -> Self {
+        let requirements = manifest.requirements();
+        let convert = |deps: &[plugin_manifest::Dependency]| {
+            deps.iter()
+                .map(|dep| Requirement::new(dep.name(), dep.constraint().clone()))
+                .collect()
+        };
+        Candidate {
+            name: manifest.name().into(),
+            version: manifest.version().clone(),
+            required: convert(requirements.required_plugins()),
+            optional: convert(requirements.optional_plugins()),
+        }
+    }
+
+    /// Adds a required dependency.
+    #[must_use]
+    pub fn require(mut self, name: impl Into<Arc<str>>, constraint: Constraint) -> Self {
+        self.required.push(Requirement::new(name, constraint));
+        self
+    }
+
+    /// Adds an optional dependency: loaded when some version fits, never a
+    /// reason for resolution to fail.
+    #[must_use]
+    pub fn optional(mut self, name: impl Into<Arc<str>>, constraint: Constraint) -> Self {
+        self.optional.push(Requirement::new(name, constraint));
+        self
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The plugin's version.
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    /// Required dependencies, in the order given.
+    pub fn required(&self) -> &[Requirement] {
+        &self.required
+    }
+
+    /// Optional dependencies, in the order given.
+    pub fn optional_dependencies(&self) -> &[Requirement] {
+        &self.optional
+    }
+}
+
+impl fmt::Display for Candidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.version)
+    }
+}
+
+/// Why a candidate was not added to a [`Registry`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The same plugin version was added twice.
+    #[error("{name} {version} is already in the registry")]
+    DuplicateVersion {
+        /// The plugin.
+        name: String,
+        /// The version added twice.
+        version: Version,
+    },
+    /// A candidate names itself as a dependency.
+    #[error("{name} {version} depends on itself")]
+    SelfDependency {
+        /// The plugin.
+        name: String,
+        /// Its version.
+        version: Version,
+    },
+    /// A candidate or a dependency without a name.
+    #[error("a plugin name is empty (in {candidate})")]
+    EmptyName {
+        /// The candidate, as `name version`.
+        candidate: String,
+    },
+}
+
+/// An interned plugin name: an index into [`Registry::plugins`].
+pub(crate) type PluginId = u32;
+
+/// One dependency edge with the target interned.
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub(crate) to: PluginId,
+    pub(crate) constraint: Constraint,
+}
+
+/// One version of a plugin, with interned dependencies.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) candidate: Candidate,
+    pub(crate) required: Vec<Edge>,
+    pub(crate) optional: Vec<Edge>,
+}
+
+impl Entry {
+    pub(crate) fn version(&self) -> &Version {
+        &self.candidate.version
+    }
+}
+
+/// Every name the registry has seen: plugins with versions and plugins only
+/// named as dependencies (with no versions).
+#[derive(Debug, Clone)]
+pub(crate) struct Plugin {
+    pub(crate) name: Arc<str>,
+    /// Sorted by version, oldest first.
+    pub(crate) versions: Vec<Entry>,
+}
+
+/// The candidate plugins: several versions of one plugin allowed, each with
+/// its required and optional dependencies.
+///
+/// ```
+/// use plugin_resolver::{Candidate, Registry};
+/// use plugin_version::{Constraint, Version};
+///
+/// let mut registry = Registry::new();
+/// registry.add(
+///     Candidate::new("auth", Version::new(1, 2, 3))
+///         .require("logging", Constraint::parse("^2").unwrap()),
+/// )?;
+/// registry.add(Candidate::new("logging", Version::new(2, 0, 1)))?;
+/// assert_eq!(registry.len(), 2);
+/// assert_eq!(registry.versions("logging").count(), 1);
+/// # Ok::<(), plugin_resolver::RegistryError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    index: HashMap<Arc<str>, PluginId>,
+    plugins: Vec<Plugin>,
+    candidates: usize,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Adds one candidate.
+    ///
+    /// An optional dependency on a plugin that the candidate also requires is
+    /// dropped (the requirement wins). Several requirements on one plugin
+    /// must all hold.
+    pub fn add(&mut self, candidate: Candidate) -> Result<(), RegistryError> {
+        let shown = || format!("{} {}", candidate.name, candidate.version);
+        if candidate.name.is_empty()
+            || candidate
+                .required
+                .iter()
+                .chain(&candidate.optional)
+                .any(|dep| dep.name.is_empty())
+        {
+            return Err(RegistryError::EmptyName { candidate: shown() });
+        }
+        if candidate
+            .required
+            .iter()
+            .chain(&candidate.optional)
+            .any(|dep| dep.name == candidate.name)
+        {
+            return Err(RegistryError::SelfDependency {
+                name: candidate.name.to_string(),
+                version: candidate.version.clone(),
+            });
+        }
+        let id = self.intern(&candidate.name);
+        let position = match self.plugins[id as usize]
+            .versions
+            .binary_search_by(|entry| entry.version().cmp(&candidate.version))
+        {
+            Ok(_) => {
+                return Err(RegistryError::DuplicateVersion {
+                    name: candidate.name.to_string(),
+                    version: candidate.version.clone(),
+                });
+            }
+            Err(position) => position,
+        };
+        let required: Vec<Edge> = candidate
+            .required
+            .iter()
+            .map(|dep| Edge {
+                to: self.intern(&dep.name),
+                constraint: dep.constraint.clone(),
+            })
+            .collect();
+        let mut optional: Vec<Edge> = Vec::new();
+        for dep in &candidate.optional {
+            let to = self.intern(&dep.name);
+            if required.iter().any(|edge| edge.to == to) {
+                continue;
+            }
+            optional.push(Edge {
+                to,
+                constraint: dep.constraint.clone(),
+            });
+        }
+        self.plugins[id as usize].versions.insert(
+            position,
+            Entry {
+                candidate,
+                required,
+                optional,
+            },
+        );
+        self.candidates += 1;
+        Ok(())
+    }
+
+    /// Adds the candidate a manifest describes; see [`Candidate::from_manifest`].
+    pub fn add_manifest(&mut self, manifest: &Manifest) -> Result<(), RegistryError> {
+        self.add(Candidate::from_manifest(manifest))
+    }
+
+    /// Number of candidates (plugin versions).
+    pub fn len(&self) -> usize {
+        self.candidates
+    }
+
+    /// Whether the registry has no candidate.
+    pub fn is_empty(&self) -> bool {
+        self.candidates == 0
+    }
+
+    /// Whether some version of `name` is a candidate.
+    pub fn contains(&self, name: &str) -> bool {
+        self.id(name)
+            .is_some_and(|id| !self.plugins[id as usize].versions.is_empty())
+    }
+
+    /// The names of the plugins with at least one candidate, sorted.
+    pub fn plugin_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .plugins
+            .iter()
+            .filter(|plugin| !plugin.versions.is_empty())
+            .map(|plugin| &*plugin.name)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The versions of `name`, oldest first (empty if unknown).
+    pub fn versions(&self, name: &str) -> impl Iterator<Item = &Version> {
+        self.entries(name).iter().map(Entry::version)
+    }
+
+    /// The candidate `name` at `version`, if any.
+    pub fn candidate(&self, name: &str, version: &Version) -> Option<&Candidate> {
+        let entries = self.entries(name);
+        entries
+            .binary_search_by(|entry| entry.version().cmp(version))
+            .ok()
+            .map(|at| &entries[at].candidate)
+    }
+
+    /// Every candidate, by plugin (in the order first seen) and version.
+    pub fn candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.plugins
+            .iter()
+            .flat_map(|plugin| plugin.versions.iter().map(|entry| &entry.candidate))
+    }
+
+    fn entries(&self, name: &str) -> &[Entry] {
+        match self.id(name) {
+            Some(id) => &self.plugins[id as usize].versions,
+            None => &[],
+        }
+    }
+
+    pub(crate) fn id(&self, name: &str) -> Option<PluginId> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    fn intern(&mut self, name: &Arc<str>) -> PluginId {
+        if let Some(&id) = self.index.get(name) {
+            return id;
+        }
+        // More than u32::MAX - 1 distinct names cannot be built in memory.
+        let id = PluginId::try_from(self.plugins.len()).unwrap_or(PluginId::MAX - 1);
+        self.index.insert(name.clone(), id);
+        self.plugins.push(Plugin {
+            name: name.clone(),
+            versions: Vec::new(),
+        });
+        id
+    }
+}

@@ -1,0 +1,82 @@
+//! `cargo xtask`: project automation for the plugkit workspace.
+//!
+//! matklad's xtask pattern: one binary, run through the alias in
+//! `.cargo/config.toml`, with every path resolved from `CARGO_MANIFEST_DIR` so
+//! it works from any directory of the checkout.
+//!
+//! - `cargo xtask test`: everything a fresh clone needs, then `cargo test --workspace`.
+//! - `cargo xtask demo`: the main job; shows what plugkit does today.
+//! - `cargo xtask bench`: runs every criterion benchmark and prints one table
+//!   of figures beside their baselines.
+//! - `cargo xtask tidy`: mechanical rules (crate graph, `//!` headers, docs lints).
+
+mod bench;
+mod demo;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy>
+
+  test    everything a fresh clone needs, then cargo test --workspace
+  demo    the main job: what plugkit does, on the bundled example manifests
+  bench   run the criterion benchmarks; print each figure beside its baseline
+  tidy    check the crate graph, //! headers and crate docs";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&root, &args[1..]),
+        Some("demo") => demo::run(&root),
+        Some("bench") => bench::run(&root, &args[1..]),
+        Some("tidy") => {
+            tidy::check(&root)?;
+            println!("tidy: ok");
+            Ok(())
+        }
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    tidy::check(root)?;
+    let mut cmd = cargo(root);
+    cmd.args(["test", "--workspace"]).args(extra);
+    run(&mut cmd)
+}
+
+/// A `cargo` command run from the workspace root, honouring `$CARGO`.
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// Runs a command to completion, failing with its command line if it fails.
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(())
+}
