@@ -261,6 +261,13 @@ impl Checksum {
         }
         Some(Checksum::Sha256(digest))
     }
+
+    /// The SHA-256 digest, when this is one.
+    pub fn sha256(&self) -> Option<&[u8; 32]> {
+        match self {
+            Checksum::Sha256(digest) => Some(digest),
+        }
+    }
 }
 
 impl fmt::Display for Checksum {

@@ -1,0 +1,87 @@
+//! Example native plugin `greeter`: one typed method, `greet`.
+//!
+//! Built with the `v2` feature it is version 2.0.0 and greets differently,
+//! so tests can load both versions side by side and tell them apart.
+//!
+//! ```
+//! use greeter_plugin::Greeter;
+//! use plugkit_example_interface::{GreetReply, GreetRequest};
+//! use plugkit_sdk::{Plugin, Response};
+//!
+//! let request = plugkit_sdk::encode(&GreetRequest { name: "Ada".into() })?;
+//! let mut buffer = Vec::new();
+//! Greeter::default().call("greet", &request, &mut Response::new(&mut buffer))?;
+//! let reply: GreetReply = plugkit_sdk::decode(&buffer)?;
+//! assert!(reply.text.contains("Ada"));
+//! # Ok::<(), plugkit_sdk::PluginError>(())
+//! ```
+#![deny(missing_docs)]
+
+use plugkit_example_interface::{GreetReply, GreetRequest, methods};
+use plugkit_sdk::{InitContext, Methods, Plugin, PluginError, PluginInfo, Response, Version};
+
+/// This build's version.
+pub const VERSION: Version = if cfg!(feature = "v2") {
+    Version::new(2, 0, 0)
+} else {
+    Version::new(1, 0, 0)
+};
+
+/// The greeter plugin.
+pub struct Greeter {
+    methods: Methods<Greeter>,
+    greeting: String,
+}
+
+impl Default for Greeter {
+    fn default() -> Self {
+        let greeting = if cfg!(feature = "v2") { "hi" } else { "hello" };
+        Greeter {
+            methods: Methods::new().method(methods::GREET, Greeter::greet),
+            greeting: greeting.to_string(),
+        }
+    }
+}
+
+impl Greeter {
+    fn greet(&self, request: GreetRequest) -> Result<GreetReply, PluginError> {
+        if request.name.is_empty() {
+            return Err(PluginError::bad_request("a name is required"));
+        }
+        Ok(GreetReply {
+            text: format!("{}, {}", self.greeting, request.name),
+            version: VERSION.to_string(),
+        })
+    }
+}
+
+impl Plugin for Greeter {
+    fn info(&self) -> PluginInfo {
+        PluginInfo::new("greeter", VERSION).with_capabilities(["greet"])
+    }
+
+    /// The manifest's `metadata.greeting`, if set, replaces the greeting word.
+    fn init(&mut self, context: &InitContext<'_>) -> Result<(), PluginError> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            greeting: Option<String>,
+        }
+        let config: Config = context.config()?;
+        if let Some(greeting) = config.greeting {
+            self.greeting = greeting;
+        }
+        context.logger().info("greeter ready");
+        Ok(())
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        request: &[u8],
+        response: &mut Response<'_>,
+    ) -> Result<(), PluginError> {
+        self.methods.dispatch(self, method, request, response)
+    }
+}
+
+plugkit_sdk::export_plugin!(Greeter);

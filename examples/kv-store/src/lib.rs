@@ -1,0 +1,77 @@
+//! Example native plugin `kv-store`: an in-memory key-value store with
+//! typed `get` and `set`, safe to call from many threads at once (its map is
+//! behind an `RwLock`, as the SDK's concurrency contract asks).
+//!
+//! ```
+//! use kv_store_plugin::KvStore;
+//! use plugkit_example_interface::{GetRequest, SetRequest};
+//! use plugkit_sdk::{Plugin, Response};
+//!
+//! let store = KvStore::default();
+//! let mut buffer = Vec::new();
+//! let set = plugkit_sdk::encode(&SetRequest { key: "a".into(), value: "1".into() })?;
+//! store.call("set", &set, &mut Response::new(&mut buffer))?;
+//! let get = plugkit_sdk::encode(&GetRequest { key: "a".into() })?;
+//! store.call("get", &get, &mut Response::new(&mut buffer))?;
+//! assert_eq!(plugkit_sdk::decode::<Option<String>>(&buffer)?, Some("1".to_string()));
+//! # Ok::<(), plugkit_sdk::PluginError>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use plugkit_example_interface::{GetRequest, SetRequest, methods};
+use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, Response, Version};
+
+/// The key-value store plugin.
+pub struct KvStore {
+    methods: Methods<KvStore>,
+    map: RwLock<HashMap<String, String>>,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        KvStore {
+            methods: Methods::new()
+                .method(methods::GET, KvStore::get)
+                .method(methods::SET, KvStore::set),
+            map: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl KvStore {
+    fn get(&self, request: GetRequest) -> Result<Option<String>, PluginError> {
+        let map = self
+            .map
+            .read()
+            .map_err(|_| PluginError::failed("the store is poisoned"))?;
+        Ok(map.get(&request.key).cloned())
+    }
+
+    fn set(&self, request: SetRequest) -> Result<Option<String>, PluginError> {
+        let mut map = self
+            .map
+            .write()
+            .map_err(|_| PluginError::failed("the store is poisoned"))?;
+        Ok(map.insert(request.key, request.value))
+    }
+}
+
+impl Plugin for KvStore {
+    fn info(&self) -> PluginInfo {
+        PluginInfo::new("kv-store", Version::new(1, 4, 1)).with_capabilities(["kv:get", "kv:set"])
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        request: &[u8],
+        response: &mut Response<'_>,
+    ) -> Result<(), PluginError> {
+        self.methods.dispatch(self, method, request, response)
+    }
+}
+
+plugkit_sdk::export_plugin!(KvStore);

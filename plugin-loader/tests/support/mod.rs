@@ -1,0 +1,112 @@
+//! Builds the example and fixture plugins (`cargo build`, once per test
+//! process) and stages them with manifests in temporary plugin directories,
+//! so the loader's tests need nothing prepared by hand.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Built libraries, copied out of `target/` so later builds cannot change them.
+pub(crate) struct Libraries {
+    dir: tempfile::TempDir,
+}
+
+impl Libraries {
+    /// The built library of a package (`greeter-plugin`, `greeter-plugin-v2`, ...).
+    pub(crate) fn path(&self, package: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("lib{}.so", package.replace('-', "_")))
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn cargo_build(packages: &[&str], features: &[&str]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet"]);
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
+    let status = command.status().expect("cargo starts");
+    assert!(
+        status.success(),
+        "cargo build {packages:?} {features:?} failed"
+    );
+}
+
+/// Every library the tests load, built once.
+pub(crate) fn libraries() -> &'static Libraries {
+    static LIBRARIES: OnceLock<Libraries> = OnceLock::new();
+    LIBRARIES.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let built = target_dir().join("debug");
+        let packages = [
+            "greeter-plugin",
+            "kv-store-plugin",
+            "fixture-not-a-plugin",
+            "fixture-wrong-abi",
+            "fixture-future-sdk",
+            "fixture-panicky",
+        ];
+        cargo_build(&packages, &[]);
+        for package in packages {
+            let file = format!("lib{}.so", package.replace('-', "_"));
+            std::fs::copy(built.join(&file), dir.path().join(&file)).expect("copy library");
+        }
+        cargo_build(&["greeter-plugin"], &["greeter-plugin/v2"]);
+        std::fs::copy(
+            built.join("libgreeter_plugin.so"),
+            dir.path().join("libgreeter_plugin_v2.so"),
+        )
+        .expect("copy library");
+        Libraries { dir }
+    })
+}
+
+/// A plugin directory: a manifest and its library, in a fresh temporary directory.
+pub(crate) struct Staged {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Staged {
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn manifest(&self) -> plugin_manifest::Manifest {
+        let bytes = std::fs::read(self.path().join("plugin-manifest.yaml")).expect("manifest");
+        plugin_manifest::parse(&bytes, "plugin-manifest.yaml")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .manifest
+    }
+}
+
+/// Stages `library` as `lib.so` with a manifest of `name` and `version`
+/// plus `extra` YAML lines.
+pub(crate) fn stage(library: &Path, name: &str, version: &str, extra: &str) -> Staged {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::copy(library, dir.path().join("lib.so")).expect("stage library");
+    let manifest =
+        format!("name: {name}\nversion: {version}\ntransport: native\nendpoint: lib.so\n{extra}");
+    std::fs::write(dir.path().join("plugin-manifest.yaml"), manifest).expect("write manifest");
+    Staged { dir }
+}
+
+/// A loader with its own cache directory.
+pub(crate) fn loader() -> (plugin_loader::NativeLoader, tempfile::TempDir) {
+    let cache = tempfile::tempdir().expect("temporary directory");
+    (plugin_loader::NativeLoader::new(cache.path()), cache)
+}

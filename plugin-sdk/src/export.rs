@@ -1,0 +1,233 @@
+//! The plugin side of the native ABI: what [`export_plugin!`] expands to.
+//!
+//! Each loaded library image holds one plugin instance in a static
+//! [`Slot`]: the host copies a library to a unique path before opening it,
+//! so every load (every version, every reload) is a separate image with
+//! its own slot. Every `extern "C"` entry point runs the plugin inside
+//! `catch_unwind`: a panic becomes an [`ErrorKind::Panicked`] error naming
+//! the method, never an unwind across the ABI (which would abort the host).
+//! A plugin built with `panic = "abort"` cannot be protected this way; its
+//! panic ends the host process.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, OnceLock};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+
+use crate::abi::{FfiError, FfiHealth, FfiInfo, FfiInitContext, PluginModule, PluginModuleRef};
+use crate::plugin::{ErrorKind, Health, InitContext, Logger, Plugin, PluginError, Response};
+
+/// Exports a [`Plugin`] from a `cdylib` as a plugkit native plugin.
+///
+/// `export_plugin!(MyPlugin)` builds the instance with `Default`;
+/// `export_plugin!(MyPlugin, MyPlugin::new)` with a function of no
+/// arguments. Use it once per library, at the crate root.
+///
+/// ```
+/// use plugkit_sdk::{Plugin, PluginError, PluginInfo, Response, Version};
+///
+/// #[derive(Default)]
+/// struct Echo;
+///
+/// impl Plugin for Echo {
+///     fn info(&self) -> PluginInfo {
+///         PluginInfo::new("echo", Version::new(0, 1, 0))
+///     }
+///     fn call(&self, _method: &str, request: &[u8], response: &mut Response<'_>) -> Result<(), PluginError> {
+///         response.extend_from_slice(request);
+///         Ok(())
+///     }
+/// }
+///
+/// // At the root of a crate with `crate-type = ["cdylib"]`:
+/// plugkit_sdk::export_plugin!(Echo);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!($plugin, <$plugin as ::core::default::Default>::default);
+    };
+    ($plugin:ty, $make:expr) => {
+        const _: () = {
+            static SLOT: $crate::__private::Slot<$plugin> = $crate::__private::Slot::new($make);
+            impl $crate::__private::Exported for $plugin {
+                fn slot() -> &'static $crate::__private::Slot<Self> {
+                    &SLOT
+                }
+            }
+        };
+
+        /// The abi_stable library header of this plugin (what the host looks up).
+        #[allow(unsafe_code, non_upper_case_globals)]
+        #[unsafe(no_mangle)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader:
+            $crate::__private::abi_stable::library::LibHeader = {
+            extern "C" fn root_module() -> $crate::__private::abi_stable::library::RootModuleResult
+            {
+                $crate::__private::abi_stable::library::__call_root_module_loader(
+                    $crate::__private::module::<$plugin>,
+                )
+            }
+            // SAFETY: the constructor returns the root module of type
+            // `PluginModuleRef`, the type named here, as abi_stable's own
+            // `export_root_module` attribute arranges it.
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::abi::PluginModuleRef,
+                >(
+                    root_module,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+/// Where a library keeps its plugin instance: built lazily (for `info`),
+/// moved to `ready` by a successful `init`.
+pub struct Slot<P> {
+    pending: Mutex<Option<P>>,
+    ready: OnceLock<P>,
+    make: fn() -> P,
+}
+
+impl<P> Slot<P> {
+    /// A slot that builds its instance with `make`.
+    pub const fn new(make: fn() -> P) -> Self {
+        Slot {
+            pending: Mutex::new(None),
+            ready: OnceLock::new(),
+            make,
+        }
+    }
+}
+
+/// Implemented by [`export_plugin!`] for the exported type.
+pub trait Exported: Plugin + Sized {
+    /// The library's slot.
+    fn slot() -> &'static Slot<Self>;
+}
+
+/// The root module for `P` (called once per library image by abi_stable).
+pub fn module<P: Exported>() -> PluginModuleRef {
+    PluginModule {
+        info: info::<P>,
+        init: init::<P>,
+        call: call::<P>,
+        health: health::<P>,
+        shutdown: shutdown::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// Runs `f`, turning a panic into an error that names what panicked.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, FfiError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => RResult::ROk(value),
+        Ok(Err(error)) => RResult::RErr(error.into()),
+        Err(payload) => RResult::RErr(
+            PluginError::new(
+                ErrorKind::Panicked,
+                format!("panicked in {what}: {}", panic_message(payload.as_ref())),
+            )
+            .into(),
+        ),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text panic payload")
+}
+
+/// Runs `f` on the instance, wherever it is (ready, or pending and built on demand).
+fn with_instance<P: Exported, T>(f: impl FnOnce(&P) -> T) -> Result<T, PluginError> {
+    let slot = P::slot();
+    if let Some(plugin) = slot.ready.get() {
+        return Ok(f(plugin));
+    }
+    let mut pending = slot
+        .pending
+        .lock()
+        .map_err(|_| PluginError::failed("the plugin's state was poisoned by an earlier panic"))?;
+    Ok(f(pending.get_or_insert_with(slot.make)))
+}
+
+fn ready<P: Exported>() -> Result<&'static P, PluginError> {
+    P::slot()
+        .ready
+        .get()
+        .ok_or_else(|| PluginError::new(ErrorKind::NotInitialized, "the plugin is not initialized"))
+}
+
+extern "C" fn info<P: Exported>() -> RResult<FfiInfo, FfiError> {
+    guarded("info", || {
+        let info = with_instance::<P, _>(|plugin| plugin.info())?;
+        Ok(FfiInfo {
+            name: RString::from(info.name),
+            version: RString::from(info.version.to_string()),
+            capabilities: info.capabilities.into_iter().map(RString::from).collect(),
+            sdk_version: RString::from(crate::SDK_VERSION),
+            encoding: RString::from(crate::ENCODING),
+        })
+    })
+}
+
+extern "C" fn init<P: Exported>(context: FfiInitContext<'_>) -> RResult<(), FfiError> {
+    guarded("init", || {
+        let slot = P::slot();
+        if slot.ready.get().is_some() {
+            return Err(PluginError::failed("the plugin is already initialized"));
+        }
+        let taken = slot
+            .pending
+            .lock()
+            .map_err(|_| {
+                PluginError::failed("the plugin's state was poisoned by an earlier panic")
+            })?
+            .take();
+        let mut plugin = taken.unwrap_or_else(slot.make);
+        let logger = Logger::new(plugin.info().name, context.log);
+        plugin.init(&InitContext::new(context.config_json.as_str(), logger))?;
+        slot.ready
+            .set(plugin)
+            .map_err(|_| PluginError::failed("the plugin was initialized twice at once"))
+    })
+}
+
+extern "C" fn call<P: Exported>(
+    method: RStr<'_>,
+    request: RSlice<'_, u8>,
+    response: &mut RVec<u8>,
+) -> RResult<(), FfiError> {
+    let method = method.as_str();
+    guarded(method, || {
+        ready::<P>()?.call(method, request.as_slice(), &mut Response::native(response))
+    })
+}
+
+extern "C" fn health<P: Exported>() -> RResult<FfiHealth, FfiError> {
+    guarded("health", || {
+        let (status, message) = match ready::<P>()?.health() {
+            Health::Healthy => (0, String::new()),
+            Health::Degraded(why) => (1, why),
+            Health::Unhealthy(why) => (2, why),
+        };
+        Ok(FfiHealth {
+            status,
+            message: RString::from(message),
+        })
+    })
+}
+
+extern "C" fn shutdown<P: Exported>() -> RResult<(), FfiError> {
+    guarded("shutdown", || {
+        ready::<P>()?.shutdown();
+        Ok(())
+    })
+}
