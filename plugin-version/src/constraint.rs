@@ -147,24 +147,35 @@ impl Set {
         let lower = self.lower.clone().map_or(Unbounded, Included);
         let upper = self.upper.clone().map_or(Unbounded, Excluded);
         let interval = Ranges::from_range_bounds((lower, upper));
-        let allowed = self
-            .tuples
-            .iter()
-            .fold(Ranges::empty(), |acc: Ranges<Version>, &(ma, mi, pa)| {
-                acc.union(&Ranges::between(
-                    desugar::dash_zero(ma, mi, pa),
-                    Version::new(ma, mi, pa),
-                ))
-            });
+        let allowed =
+            self.tuples
+                .iter()
+                .fold(Ranges::empty(), |acc: Ranges<Version>, &(ma, mi, pa)| {
+                    acc.union(&Ranges::between(
+                        desugar::dash_zero(ma, mi, pa),
+                        Version::new(ma, mi, pa),
+                    ))
+                });
         let prerelease = interval.intersection(&allowed);
         // The release component is only asked about releases: a bound
         // `x.y.z-pre` admits or excludes exactly the releases `x.y.z` does,
         // so drop pre-releases from bounds to keep the representation
         // canonical (`>1.2.3 <1.2.4` is then empty, not `[1.2.4-0, 1.2.4)`).
         let release_bound = |v: &Version| Version::new(v.major, v.minor, v.patch);
-        let lower = self.lower.as_ref().map_or(Unbounded, |v| Included(release_bound(v)));
-        let upper = self.upper.as_ref().map_or(Unbounded, |v| Excluded(release_bound(v)));
-        let release = Ranges::from_range_bounds((lower, upper));
+        let lower = self
+            .lower
+            .as_ref()
+            .map_or(Unbounded, |v| Included(release_bound(v)));
+        let upper = self
+            .upper
+            .as_ref()
+            .map_or(Unbounded, |v| Excluded(release_bound(v)));
+        let release = if upper == Excluded(Version::new(0, 0, 0)) {
+            // `<0.0.0`: no release is below 0.0.0
+            Ranges::empty()
+        } else {
+            Ranges::from_range_bounds((lower, upper))
+        };
         VersionRanges::from_parts(release, prerelease)
     }
 
@@ -172,7 +183,9 @@ impl Set {
     fn exact(&self) -> Option<&Version> {
         let lower = self.lower.as_ref()?;
         let admits_lower = lower.pre.is_empty()
-            || self.tuples.contains(&(lower.major, lower.minor, lower.patch));
+            || self
+                .tuples
+                .contains(&(lower.major, lower.minor, lower.patch));
         (admits_lower && self.upper == successor(lower)).then_some(lower)
     }
 }
@@ -200,8 +213,8 @@ impl Constraint {
         if trimmed.is_empty() {
             return Err(ConstraintError::new(text, 0, ConstraintErrorKind::Empty));
         }
-        let alternatives = syntax::parse_constraint(trimmed)
-            .map_err(|e| fail(e.position(), e.kind().clone()))?;
+        let alternatives =
+            syntax::parse_constraint(trimmed).map_err(|e| fail(e.position(), e.kind().clone()))?;
         let comparators = desugar::desugar(&alternatives).map_err(|(pos, kind)| fail(pos, kind))?;
         Ok(Self::from_comparators(trimmed.to_owned(), &comparators))
     }
@@ -234,7 +247,9 @@ impl Constraint {
         Self::from_comparators("*".to_owned(), &[Vec::new()])
     }
 
-    /// `=version`: exactly `version` (its build metadata is ignored, as npm does).
+    /// `=version`: exactly `version` (its build metadata is ignored, as npm
+    /// does). The text is `={version}`, which parses back to an equal
+    /// constraint unless a number of `version` is above `2^53 - 1`.
     pub fn exact(version: &Version) -> Constraint {
         let bare = without_build(version);
         let comparator = Comparator {
@@ -259,9 +274,9 @@ impl Constraint {
     /// The set of versions this constraint matches, as a [`VersionRanges`]
     /// pair; `c.to_ranges().contains(v) == c.matches(v)` for every `v`.
     pub fn to_ranges(&self) -> VersionRanges {
-        self.sets
-            .iter()
-            .fold(VersionRanges::empty(), |acc, set| acc.union(&set.to_ranges()))
+        self.sets.iter().fold(VersionRanges::empty(), |acc, set| {
+            acc.union(&set.to_ranges())
+        })
     }
 
     /// The text as written (trimmed); [`Display`](fmt::Display) prints it too.

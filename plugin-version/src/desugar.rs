@@ -6,10 +6,14 @@
 //! `-0` upper bounds that keep pre-releases of the next version out, and
 //! the same failures when a desugared number passes `2^53 - 1`.
 
+use std::sync::LazyLock;
+
 use semver::{Prerelease, Version};
 
 use crate::error::ConstraintErrorKind as Kind;
-use crate::syntax::{Alternative, Component, Item, MAX_SAFE, MAX_VERSION_LEN, Op, Part, PartialVersion};
+use crate::syntax::{
+    Alternative, Component, Item, MAX_SAFE, MAX_VERSION_LEN, Op, Part, PartialVersion,
+};
 
 /// A primitive comparison operator (npm's `''`, `>`, `>=`, `<`, `<=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +64,10 @@ fn inc(n: u64, pos: usize) -> Result<u64, Problem> {
         .ok_or((pos, Kind::Overflow))
 }
 
-fn shape(v: &PartialVersion) -> Result<Shape, Problem> {
+/// Reads the used parts of `v`. `verbatim` says npm hands the text as
+/// written (with its `v`) to its `SemVer` parser, whose 256-character limit
+/// then counts the `v` too.
+fn shape(v: &PartialVersion, verbatim: bool) -> Result<Shape, Problem> {
     let Some(major) = num(v.major)? else {
         return Ok(Shape::Any);
     };
@@ -73,7 +80,9 @@ fn shape(v: &PartialVersion) -> Result<Shape, Problem> {
     let pre = match &v.pre {
         None => Prerelease::EMPTY,
         Some((text, pos)) => {
-            let len = format!("{major}.{minor}.{patch}-{text}").len();
+            let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+            let prefix = usize::from(verbatim && v.v);
+            let len = prefix + digits(major) + digits(minor) + digits(patch) + 3 + text.len();
             if len > MAX_VERSION_LEN {
                 return Err((v.pos, Kind::TooLong));
             }
@@ -99,19 +108,40 @@ fn with_pre(mut v: Version, pre: Prerelease) -> Version {
 
 /// `M.m.p-0`: the lowest pre-release of a release.
 pub(crate) fn dash_zero(major: u64, minor: u64, patch: u64) -> Version {
-    with_pre(
-        version(major, minor, patch),
-        Prerelease::new("0").unwrap_or(Prerelease::EMPTY),
-    )
+    /// The pre-release `0`, parsed once.
+    static ZERO: LazyLock<Prerelease> =
+        LazyLock::new(|| Prerelease::new("0").unwrap_or(Prerelease::EMPTY));
+    with_pre(version(major, minor, patch), ZERO.clone())
 }
 
 fn cmp(op: CmpOp, version: Version) -> Comparator {
     Comparator { op, version }
 }
 
+/// Pushes a comparator, except that npm's `replaceGTE0` turns a comparator
+/// spelled exactly `>=0.0.0` into `*` (which matters: an alternative that
+/// is all `*` makes the whole constraint `*`, see [`desugar`]). Only a
+/// verbatim `v` prefix (`>=v0.0.0`, `v0.0.0 - 1`) escapes that.
+fn push(out: &mut Vec<Comparator>, c: Comparator, verbatim_v: bool) {
+    let gte0 = c.op == CmpOp::Ge && c.version == Version::new(0, 0, 0);
+    if verbatim_v || !gte0 {
+        out.push(c);
+    }
+}
+
 /// Desugars every alternative into its primitive comparators (an empty
-/// list means "any version").
+/// list means `*`). As in npm's `Range` constructor, when one alternative
+/// is `*` the whole constraint is `*`; this is not a no-op, because `*`
+/// admits no pre-release: `* || 1.2.3-beta` does not match `1.2.3-beta`.
 pub(crate) fn desugar(alternatives: &[Alternative]) -> Result<Vec<Vec<Comparator>>, Problem> {
+    let sets = alternatives_comparators(alternatives)?;
+    if sets.iter().any(Vec::is_empty) {
+        return Ok(vec![Vec::new()]);
+    }
+    Ok(sets)
+}
+
+fn alternatives_comparators(alternatives: &[Alternative]) -> Result<Vec<Vec<Comparator>>, Problem> {
     alternatives
         .iter()
         .map(|alternative| match alternative {
@@ -144,14 +174,14 @@ fn item_comparators(item: &Item, out: &mut Vec<Comparator>) -> Result<(), Proble
 /// `>=0.2.3 <0.3.0-0`, `^0.0.3` => `>=0.0.3 <0.0.4-0`, `^1.x` => `>=1.0.0 <2.0.0-0`.
 fn caret(v: &PartialVersion, out: &mut Vec<Comparator>) -> Result<(), Problem> {
     let major_pos = v.major.pos;
-    match shape(v)? {
+    match shape(v, false)? {
         Shape::Any => {}
         Shape::Major(m) => {
-            out.push(cmp(CmpOp::Ge, version(m, 0, 0)));
+            push(out, cmp(CmpOp::Ge, version(m, 0, 0)), false);
             out.push(cmp(CmpOp::Lt, dash_zero(inc(m, major_pos)?, 0, 0)));
         }
         Shape::Minor(ma, mi) => {
-            out.push(cmp(CmpOp::Ge, version(ma, mi, 0)));
+            push(out, cmp(CmpOp::Ge, version(ma, mi, 0)), false);
             let upper = if ma == 0 {
                 dash_zero(0, inc(mi, pos_of(v.minor, v))?, 0)
             } else {
@@ -160,7 +190,11 @@ fn caret(v: &PartialVersion, out: &mut Vec<Comparator>) -> Result<(), Problem> {
             out.push(cmp(CmpOp::Lt, upper));
         }
         Shape::Full(ma, mi, pa, pre) => {
-            out.push(cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre)));
+            push(
+                out,
+                cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre)),
+                false,
+            );
             let upper = match (ma, mi) {
                 (0, 0) => dash_zero(0, 0, inc(pa, pos_of(v.patch, v))?),
                 (0, _) => dash_zero(0, inc(mi, pos_of(v.minor, v))?, 0),
@@ -174,19 +208,29 @@ fn caret(v: &PartialVersion, out: &mut Vec<Comparator>) -> Result<(), Problem> {
 
 /// npm `replaceTilde`: `~1.2.3` => `>=1.2.3 <1.3.0-0`, `~1` => `>=1.0.0 <2.0.0-0`.
 fn tilde(v: &PartialVersion, out: &mut Vec<Comparator>) -> Result<(), Problem> {
-    match shape(v)? {
+    match shape(v, false)? {
         Shape::Any => {}
         Shape::Major(m) => {
-            out.push(cmp(CmpOp::Ge, version(m, 0, 0)));
+            push(out, cmp(CmpOp::Ge, version(m, 0, 0)), false);
             out.push(cmp(CmpOp::Lt, dash_zero(inc(m, v.major.pos)?, 0, 0)));
         }
         Shape::Minor(ma, mi) => {
-            out.push(cmp(CmpOp::Ge, version(ma, mi, 0)));
-            out.push(cmp(CmpOp::Lt, dash_zero(ma, inc(mi, pos_of(v.minor, v))?, 0)));
+            push(out, cmp(CmpOp::Ge, version(ma, mi, 0)), false);
+            out.push(cmp(
+                CmpOp::Lt,
+                dash_zero(ma, inc(mi, pos_of(v.minor, v))?, 0),
+            ));
         }
         Shape::Full(ma, mi, pa, pre) => {
-            out.push(cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre)));
-            out.push(cmp(CmpOp::Lt, dash_zero(ma, inc(mi, pos_of(v.minor, v))?, 0)));
+            push(
+                out,
+                cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre)),
+                false,
+            );
+            out.push(cmp(
+                CmpOp::Lt,
+                dash_zero(ma, inc(mi, pos_of(v.minor, v))?, 0),
+            ));
         }
     }
     Ok(())
@@ -209,44 +253,57 @@ fn check_x_order(v: &PartialVersion) -> Result<(), Problem> {
 
 /// npm `replaceXRange` (and plain comparators): `op` is `None` for a bare
 /// version or `=`.
-fn x_range(op: Option<CmpOp>, v: &PartialVersion, out: &mut Vec<Comparator>) -> Result<(), Problem> {
+fn x_range(
+    op: Option<CmpOp>,
+    v: &PartialVersion,
+    out: &mut Vec<Comparator>,
+) -> Result<(), Problem> {
     check_x_order(v)?;
     let major_pos = v.major.pos;
     let minor_pos = pos_of(v.minor, v);
-    match (op, shape(v)?) {
+    match (op, shape(v, true)?) {
         (op, Shape::Full(ma, mi, pa, pre)) => {
-            out.push(cmp(op.unwrap_or(CmpOp::Eq), with_pre(version(ma, mi, pa), pre)));
+            let c = cmp(op.unwrap_or(CmpOp::Eq), with_pre(version(ma, mi, pa), pre));
+            push(out, c, v.v);
         }
         // `>*`, `<*`: nothing is allowed.
         (Some(CmpOp::Gt | CmpOp::Lt), Shape::Any) => out.push(cmp(CmpOp::Lt, dash_zero(0, 0, 0))),
         // `*`, `>=*`, `<=*`: anything.
         (_, Shape::Any) => {}
         (None, Shape::Major(m)) => {
-            out.push(cmp(CmpOp::Ge, version(m, 0, 0)));
+            push(out, cmp(CmpOp::Ge, version(m, 0, 0)), false);
             out.push(cmp(CmpOp::Lt, dash_zero(inc(m, major_pos)?, 0, 0)));
         }
         (None, Shape::Minor(ma, mi)) => {
-            out.push(cmp(CmpOp::Ge, version(ma, mi, 0)));
+            push(out, cmp(CmpOp::Ge, version(ma, mi, 0)), false);
             out.push(cmp(CmpOp::Lt, dash_zero(ma, inc(mi, minor_pos)?, 0)));
         }
-        (Some(op), Shape::Major(m)) => out.push(match op {
-            // `>1` => `>=2.0.0`
-            CmpOp::Gt => cmp(CmpOp::Ge, version(inc(m, major_pos)?, 0, 0)),
-            // `<=1` => `<2.0.0-0`
-            CmpOp::Le => cmp(CmpOp::Lt, dash_zero(inc(m, major_pos)?, 0, 0)),
-            // `<1` => `<1.0.0-0`
-            CmpOp::Lt => cmp(CmpOp::Lt, dash_zero(m, 0, 0)),
-            CmpOp::Ge | CmpOp::Eq => cmp(CmpOp::Ge, version(m, 0, 0)),
-        }),
-        (Some(op), Shape::Minor(ma, mi)) => out.push(match op {
-            // `>1.2` => `>=1.3.0`
-            CmpOp::Gt => cmp(CmpOp::Ge, version(ma, inc(mi, minor_pos)?, 0)),
-            // `<=1.2` => `<1.3.0-0`
-            CmpOp::Le => cmp(CmpOp::Lt, dash_zero(ma, inc(mi, minor_pos)?, 0)),
-            // `<1.2` => `<1.2.0-0`
-            CmpOp::Lt => cmp(CmpOp::Lt, dash_zero(ma, mi, 0)),
-            CmpOp::Ge | CmpOp::Eq => cmp(CmpOp::Ge, version(ma, mi, 0)),
-        }),
+        (Some(op), Shape::Major(m)) => push(
+            out,
+            match op {
+                // `>1` => `>=2.0.0`
+                CmpOp::Gt => cmp(CmpOp::Ge, version(inc(m, major_pos)?, 0, 0)),
+                // `<=1` => `<2.0.0-0`
+                CmpOp::Le => cmp(CmpOp::Lt, dash_zero(inc(m, major_pos)?, 0, 0)),
+                // `<1` => `<1.0.0-0`
+                CmpOp::Lt => cmp(CmpOp::Lt, dash_zero(m, 0, 0)),
+                CmpOp::Ge | CmpOp::Eq => cmp(CmpOp::Ge, version(m, 0, 0)),
+            },
+            false,
+        ),
+        (Some(op), Shape::Minor(ma, mi)) => push(
+            out,
+            match op {
+                // `>1.2` => `>=1.3.0`
+                CmpOp::Gt => cmp(CmpOp::Ge, version(ma, inc(mi, minor_pos)?, 0)),
+                // `<=1.2` => `<1.3.0-0`
+                CmpOp::Le => cmp(CmpOp::Lt, dash_zero(ma, inc(mi, minor_pos)?, 0)),
+                // `<1.2` => `<1.2.0-0`
+                CmpOp::Lt => cmp(CmpOp::Lt, dash_zero(ma, mi, 0)),
+                CmpOp::Ge | CmpOp::Eq => cmp(CmpOp::Ge, version(ma, mi, 0)),
+            },
+            false,
+        ),
     }
     Ok(())
 }
@@ -255,19 +312,30 @@ fn x_range(op: Option<CmpOp>, v: &PartialVersion, out: &mut Vec<Comparator>) -> 
 /// `1.2.3 - 2.3.4` => `>=1.2.3 <=2.3.4`.
 fn hyphen(from: &PartialVersion, to: &PartialVersion) -> Result<Vec<Comparator>, Problem> {
     let mut out = Vec::with_capacity(2);
-    match shape(from)? {
+    match shape(from, true)? {
         Shape::Any => {}
-        Shape::Major(m) => out.push(cmp(CmpOp::Ge, version(m, 0, 0))),
-        Shape::Minor(ma, mi) => out.push(cmp(CmpOp::Ge, version(ma, mi, 0))),
-        Shape::Full(ma, mi, pa, pre) => out.push(cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre))),
+        Shape::Major(m) => push(&mut out, cmp(CmpOp::Ge, version(m, 0, 0)), false),
+        Shape::Minor(ma, mi) => push(&mut out, cmp(CmpOp::Ge, version(ma, mi, 0)), false),
+        Shape::Full(ma, mi, pa, pre) => {
+            push(
+                &mut out,
+                cmp(CmpOp::Ge, with_pre(version(ma, mi, pa), pre)),
+                from.v,
+            );
+        }
     }
-    match shape(to)? {
+    match shape(to, to.pre.is_none())? {
         Shape::Any => {}
         Shape::Major(m) => out.push(cmp(CmpOp::Lt, dash_zero(inc(m, to.major.pos)?, 0, 0))),
         Shape::Minor(ma, mi) => {
-            out.push(cmp(CmpOp::Lt, dash_zero(ma, inc(mi, pos_of(to.minor, to))?, 0)));
+            out.push(cmp(
+                CmpOp::Lt,
+                dash_zero(ma, inc(mi, pos_of(to.minor, to))?, 0),
+            ));
         }
-        Shape::Full(ma, mi, pa, pre) => out.push(cmp(CmpOp::Le, with_pre(version(ma, mi, pa), pre))),
+        Shape::Full(ma, mi, pa, pre) => {
+            out.push(cmp(CmpOp::Le, with_pre(version(ma, mi, pa), pre)))
+        }
     }
     Ok(out)
 }

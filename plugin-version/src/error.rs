@@ -92,13 +92,13 @@ pub enum ConstraintErrorKind {
     #[error("a hyphen range needs whitespace on both sides of `-`")]
     HyphenSpacing,
     /// Two comparators are not separated by whitespace or a comma.
-    #[error("expected whitespace, `,` or `||` before `{0}`")]
+    #[error("expected whitespace, `,` or `||` before `{}`", .0.escape_debug())]
     MissingSeparator(char),
     /// A comma with no comparator before or after it.
     #[error("expected a comparator on both sides of `,`")]
     EmptyComma,
     /// A character that cannot appear here.
-    #[error("unexpected character `{0}`")]
+    #[error("unexpected character `{}`", .0.escape_debug())]
     UnexpectedChar(char),
 }
 
@@ -160,7 +160,7 @@ impl fmt::Display for Quoted<'_> {
         }
         for c in input.get(start..end).unwrap_or_default().chars() {
             if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
+                write!(f, "{}", c.escape_debug())?;
             } else {
                 write!(f, "{c}")?;
             }

@@ -31,20 +31,14 @@ pub(crate) const MAX_VERSION_LEN: usize = 256;
 pub(crate) fn is_space(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\u{b}'
-            | '\u{c}'
-            | '\r'
-            | ' '
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-            | '\u{feff}'
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
     )
 }
 
@@ -75,6 +69,8 @@ pub(crate) struct Component {
 pub(crate) struct PartialVersion {
     /// Byte offset of the version (of its `v` prefix if any).
     pub(crate) pos: usize,
+    /// Whether the version was written with a `v` prefix.
+    pub(crate) v: bool,
     pub(crate) major: Component,
     pub(crate) minor: Option<Component>,
     pub(crate) patch: Option<Component>,
@@ -106,8 +102,8 @@ pub(crate) struct Item {
 pub(crate) enum Alternative {
     /// `from - to`.
     Hyphen {
-        from: PartialVersion,
-        to: PartialVersion,
+        from: Box<PartialVersion>,
+        to: Box<PartialVersion>,
     },
     /// Comparators that must all hold.
     All(Vec<Item>),
@@ -120,6 +116,9 @@ enum TokenKind {
     Hyphen,
     Op(Op),
     Version(PartialVersion),
+    /// A malformed version; lexing goes on after it so that an earlier
+    /// mistake (found by the parser) is reported first.
+    Bad(usize, Kind),
     /// A character that starts no token; the parser words the error.
     Stray(char),
     End,
@@ -146,7 +145,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.text.get(self.pos..).and_then(|rest| rest.chars().next())
+        self.text
+            .get(self.pos..)
+            .and_then(|rest| rest.chars().next())
     }
 
     fn peek_byte(&self) -> Option<u8> {
@@ -180,9 +181,7 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let mut value: u64 = 0;
         while let Some(b) = self.peek_byte().filter(u8::is_ascii_digit) {
-            value = value
-                .saturating_mul(10)
-                .saturating_add(u64::from(b - b'0'));
+            value = value.saturating_mul(10).saturating_add(u64::from(b - b'0'));
             self.pos += 1;
         }
         (value, self.pos - start)
@@ -250,7 +249,10 @@ fn identifiers<'a>(cur: &mut Cursor<'a>, pre: bool) -> Result<&'a str, Problem> 
             };
             return Err((ident_start, kind));
         }
-        if pre && ident.len() > 1 && ident.starts_with('0') && ident.bytes().all(|b| b.is_ascii_digit())
+        if pre
+            && ident.len() > 1
+            && ident.starts_with('0')
+            && ident.bytes().all(|b| b.is_ascii_digit())
         {
             return Err((ident_start, Kind::LeadingZeroIdentifier));
         }
@@ -265,7 +267,7 @@ fn identifiers<'a>(cur: &mut Cursor<'a>, pre: bool) -> Result<&'a str, Problem> 
 /// separator; `pos` is at `v`, a digit or a wildcard.
 fn partial_version(cur: &mut Cursor<'_>) -> Result<PartialVersion, Problem> {
     let pos = cur.pos;
-    cur.eat(b'v');
+    let v = cur.eat(b'v');
     let major = component(cur, true)?;
     let mut minor = None;
     let mut patch = None;
@@ -298,6 +300,7 @@ fn partial_version(cur: &mut Cursor<'_>) -> Result<PartialVersion, Problem> {
     }
     Ok(PartialVersion {
         pos,
+        v,
         major,
         minor,
         patch,
@@ -311,16 +314,26 @@ struct Lexer<'a> {
 }
 
 impl Lexer<'_> {
-    fn next(&mut self) -> Result<Token, Problem> {
+    /// Skips what is left of a malformed token.
+    fn skip_to_delimiter(&mut self) {
+        while let Some(c) = self.cur.peek() {
+            if is_space(c) || c == ',' || c == '|' {
+                break;
+            }
+            self.cur.pos += c.len_utf8();
+        }
+    }
+
+    fn next(&mut self) -> Token {
         let spaced = self.cur.skip_space();
         let start = self.cur.pos;
         let Some(c) = self.cur.peek() else {
-            return Ok(Token {
+            return Token {
                 kind: TokenKind::End,
                 start,
                 end: start,
                 spaced,
-            });
+            };
         };
         let one = |kind| (kind, 1);
         let two_if = |next: u8, long, short| {
@@ -340,23 +353,29 @@ impl Lexer<'_> {
             '<' => two_if(b'=', TokenKind::Op(Op::Le), TokenKind::Op(Op::Lt)),
             '=' => one(TokenKind::Op(Op::Eq)),
             'v' | 'x' | 'X' | '*' | '0'..='9' => {
-                let version = partial_version(&mut self.cur)?;
-                return Ok(Token {
-                    kind: TokenKind::Version(version),
+                let kind = match partial_version(&mut self.cur) {
+                    Ok(version) => TokenKind::Version(version),
+                    Err((pos, kind)) => {
+                        self.skip_to_delimiter();
+                        TokenKind::Bad(pos, kind)
+                    }
+                };
+                return Token {
+                    kind,
                     start,
                     end: self.cur.pos,
                     spaced,
-                });
+                };
             }
             other => (TokenKind::Stray(other), other.len_utf8()),
         };
         self.cur.pos += len;
-        Ok(Token {
+        Token {
             kind,
             start,
             end: self.cur.pos,
             spaced,
-        })
+        }
     }
 }
 
@@ -372,12 +391,11 @@ fn parse_alternatives(text: &str) -> Result<Vec<Alternative>, Problem> {
     let mut alternatives = Vec::new();
     let mut tokens = Vec::new();
     loop {
-        let token = lexer.next()?;
+        let token = lexer.next();
         match token.kind {
             TokenKind::Or | TokenKind::End => {
                 let end = matches!(token.kind, TokenKind::End);
-                alternatives.push(alternative(text, &tokens, token.start)?);
-                tokens.clear();
+                alternatives.push(alternative(text, &mut tokens, token.start)?);
                 if end {
                     return Ok(alternatives);
                 }
@@ -387,68 +405,65 @@ fn parse_alternatives(text: &str) -> Result<Vec<Alternative>, Problem> {
     }
 }
 
-/// Builds one alternative from its tokens; `end` is where it stops.
-fn alternative(text: &str, tokens: &[Token], end: usize) -> Result<Alternative, Problem> {
-    if tokens.is_empty() {
-        return Err((end, Kind::EmptyAlternative));
+/// Builds one alternative from its tokens (consumed); `end` is where it stops.
+fn alternative(text: &str, tokens: &mut Vec<Token>, end: usize) -> Result<Alternative, Problem> {
+    let is_hyphen = |i: usize| {
+        tokens
+            .get(i)
+            .is_some_and(|t| matches!(t.kind, TokenKind::Hyphen))
+    };
+    match tokens.len() {
+        0 => return Err((end, Kind::EmptyAlternative)),
+        3 if is_hyphen(1) => return hyphen(tokens, end),
+        1 | 2 if is_hyphen(0) => {
+            let at = tokens.first().map_or(end, |t| t.start);
+            return Err((at, Kind::IncompleteHyphen("left")));
+        }
+        2 if is_hyphen(1) => return Err((end, Kind::IncompleteHyphen("right"))),
+        _ => {}
     }
-    if let Some(index) = tokens
-        .iter()
-        .position(|t| matches!(t.kind, TokenKind::Hyphen))
-    {
-        return hyphen(tokens, index, end);
-    }
-    let mut items = Vec::new();
-    let mut index = 0;
+    let mut items = Vec::with_capacity(tokens.len());
     // Whether a comparator may start here: at the start or after a comma.
     let mut separated = true;
-    while let Some(token) = tokens.get(index) {
-        match &token.kind {
+    let mut iter = tokens.drain(..).peekable();
+    while let Some(token) = iter.next() {
+        let missing_separator = !separated && !token.spaced;
+        match token.kind {
             TokenKind::Comma => {
-                let next = tokens.get(index + 1).map(|t| &t.kind);
+                let next = iter.peek().map(|t| &t.kind);
                 if separated || matches!(next, None | Some(TokenKind::Comma)) {
                     return Err((token.start, Kind::EmptyComma));
                 }
                 separated = true;
-                index += 1;
                 continue;
             }
-            TokenKind::Op(op) => {
-                if !separated && !token.spaced {
-                    let c = first_char(text, token.start);
-                    return Err((token.start, Kind::MissingSeparator(c)));
-                }
-                let op_text = text.get(token.start..token.end).unwrap_or_default();
-                match tokens.get(index + 1) {
-                    Some(Token {
-                        kind: TokenKind::Version(version),
-                        ..
-                    }) => {
-                        items.push(Item {
-                            op: Some(*op),
-                            version: version.clone(),
-                        });
-                        index += 2;
-                    }
-                    next => {
-                        let at = next.map_or(end, |t| t.start);
-                        return Err((at, Kind::ExpectedVersionAfter(op_text.to_owned())));
-                    }
-                }
+            TokenKind::Op(_) | TokenKind::Version(_) if missing_separator => {
+                let c = first_char(text, token.start);
+                return Err((token.start, Kind::MissingSeparator(c)));
             }
-            TokenKind::Version(version) => {
-                if !separated && !token.spaced {
-                    let c = first_char(text, token.start);
-                    return Err((token.start, Kind::MissingSeparator(c)));
+            TokenKind::Op(op) => match iter.next() {
+                Some(Token {
+                    kind: TokenKind::Version(version),
+                    ..
+                }) => items.push(Item {
+                    op: Some(op),
+                    version,
+                }),
+                Some(Token {
+                    kind: TokenKind::Bad(pos, kind),
+                    ..
+                }) => return Err((pos, kind)),
+                next => {
+                    let at = next.map_or(end, |t| t.start);
+                    let op_text = text.get(token.start..token.end).unwrap_or_default();
+                    return Err((at, Kind::ExpectedVersionAfter(op_text.to_owned())));
                 }
-                items.push(Item {
-                    op: None,
-                    version: version.clone(),
-                });
-                index += 1;
-            }
-            TokenKind::Stray(c) => return Err((token.start, Kind::UnexpectedChar(*c))),
-            TokenKind::Hyphen | TokenKind::Or | TokenKind::End => {
+            },
+            TokenKind::Version(version) => items.push(Item { op: None, version }),
+            TokenKind::Stray(c) => return Err((token.start, Kind::UnexpectedChar(c))),
+            TokenKind::Bad(pos, kind) => return Err((pos, kind)),
+            TokenKind::Hyphen => return Err((token.start, Kind::HyphenNotAlone)),
+            TokenKind::Or | TokenKind::End => {
                 let c = first_char(text, token.start);
                 return Err((token.start, Kind::UnexpectedChar(c)));
             }
@@ -464,36 +479,26 @@ fn first_char(text: &str, pos: usize) -> char {
         .unwrap_or(' ')
 }
 
-/// Parses `from - to` where the hyphen is `tokens[index]`.
-fn hyphen(tokens: &[Token], index: usize, end: usize) -> Result<Alternative, Problem> {
-    let Some(hyphen) = tokens.get(index) else {
+/// Parses `from - to`: exactly three tokens (consumed), the middle one a hyphen.
+fn hyphen(tokens: &mut Vec<Token>, end: usize) -> Result<Alternative, Problem> {
+    let mut drain = tokens.drain(..);
+    let (Some(from), Some(hyphen), Some(to), None) =
+        (drain.next(), drain.next(), drain.next(), drain.next())
+    else {
         return Err((end, Kind::HyphenNotAlone));
     };
-    let before = index.checked_sub(1).and_then(|i| tokens.get(i));
-    let after = tokens.get(index + 1);
-    let from = match before.map(|t| &t.kind) {
-        Some(TokenKind::Version(v)) => v,
-        None => return Err((hyphen.start, Kind::IncompleteHyphen("left"))),
-        Some(_) => return Err((hyphen.start, Kind::HyphenNotAlone)),
+    let side = |token: Token| match token.kind {
+        TokenKind::Version(v) => Ok(Box::new(v)),
+        TokenKind::Bad(pos, kind) => Err((pos, kind)),
+        TokenKind::Stray(c) => Err((token.start, Kind::UnexpectedChar(c))),
+        _ => Err((hyphen.start, Kind::HyphenNotAlone)),
     };
-    let to = match after.map(|t| &t.kind) {
-        Some(TokenKind::Version(v)) => v,
-        None => return Err((end, Kind::IncompleteHyphen("right"))),
-        Some(TokenKind::Stray(c)) => {
-            return Err((after.map_or(end, |t| t.start), Kind::UnexpectedChar(*c)));
-        }
-        Some(_) => return Err((hyphen.start, Kind::HyphenNotAlone)),
-    };
-    if index != 1 || tokens.len() != 3 {
-        return Err((hyphen.start, Kind::HyphenNotAlone));
-    }
-    if !hyphen.spaced || !after.is_some_and(|t| t.spaced) {
+    let from = side(from)?;
+    if !hyphen.spaced || !to.spaced {
         return Err((hyphen.start, Kind::HyphenSpacing));
     }
-    Ok(Alternative::Hyphen {
-        from: from.clone(),
-        to: to.clone(),
-    })
+    let to = side(to)?;
+    Ok(Alternative::Hyphen { from, to })
 }
 
 /// Parses a strict semver 2.0 version: `MAJOR.MINOR.PATCH[-PRE][+BUILD]`,
@@ -519,7 +524,10 @@ pub(crate) fn parse_version(text: &str) -> Result<semver::Version, VersionError>
         if i > 0 && !cur.eat(b'.') {
             let message = match cur.peek() {
                 None => format!("missing {name} version number"),
-                Some(c) => format!("expected `.` before the {name} version number, found `{c}`"),
+                Some(c) => format!(
+                    "expected `.` before the {name} version number, found `{}`",
+                    c.escape_debug()
+                ),
             };
             return Err(fail(cur.pos, message));
         }
@@ -529,7 +537,17 @@ pub(crate) fn parse_version(text: &str) -> Result<semver::Version, VersionError>
                 return Err(fail(pos, Kind::NumberTooLarge.to_string()));
             }
             Ok(Some(value)) => *slot = value,
-            Ok(None) => return Err(fail(pos, format!("expected the {name} version number"))),
+            Ok(None) => {
+                let message = match cur.peek() {
+                    None => format!("missing {name} version number"),
+                    Some('v') if pos == 0 => "a version is written without a `v` prefix".to_owned(),
+                    Some(c) => format!(
+                        "expected the {name} version number, found `{}`",
+                        c.escape_debug()
+                    ),
+                };
+                return Err(fail(pos, message));
+            }
             Err((at, kind)) => return Err(fail(at, kind.to_string())),
         }
     }
