@@ -9,9 +9,10 @@
 //!    inside the file (the dynamic loader maps a truncated library and the
 //!    host would die of `SIGBUS` on first touch);
 //! 3. write exactly those bytes to a unique file in the cache directory
-//!    (`NAME-VERSION-HASH-PID-N.so`), so the bytes verified are the bytes
-//!    loaded and every load, even of a file rebuilt in place, is a new
-//!    library image with its own code and statics;
+//!    (`NAME-VERSION-PID-N.so`: unique per process and load, so no content
+//!    hash is needed to name it), so the bytes verified are the bytes loaded
+//!    and every load, even of a file rebuilt in place, is a new library image
+//!    with its own code and statics;
 //! 4. open it with abi_stable's `lib_header_from_path` and
 //!    `init_root_module` (per file, never the per-type static cache of
 //!    `RootModule::load_from_file`, which would hand back the first library
@@ -93,9 +94,11 @@ impl NativeLoader {
             path: path.clone(),
             source,
         })?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
         if let Some(expected) = manifest.checksum() {
-            // Every checksum the manifest accepts is a SHA-256.
+            // Hashing costs about 3 ms per MiB, so only when there is a
+            // checksum to verify. Every checksum the manifest accepts is a
+            // SHA-256.
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
             if expected.sha256() != Some(&digest) {
                 return Err(LoadError::ChecksumMismatch {
                     plugin,
@@ -110,7 +113,7 @@ impl NativeLoader {
             path: path.clone(),
             reason,
         })?;
-        let copy = self.stage(manifest, &path, &digest, &bytes)?;
+        let copy = self.stage(manifest, &path, &bytes)?;
         let opened = lib_header_from_path(&copy);
         // Opened or not, the copy is no longer needed (see the module docs).
         let _ = std::fs::remove_file(&copy);
@@ -123,13 +126,7 @@ impl NativeLoader {
     }
 
     /// Writes the verified bytes to a fresh, unique file in the cache.
-    fn stage(
-        &self,
-        manifest: &Manifest,
-        path: &Path,
-        digest: &[u8; 32],
-        bytes: &[u8],
-    ) -> Result<PathBuf, LoadError> {
+    fn stage(&self, manifest: &Manifest, path: &Path, bytes: &[u8]) -> Result<PathBuf, LoadError> {
         let cache_error = |source| LoadError::Cache {
             plugin: manifest.name().to_string(),
             path: path.to_path_buf(),
@@ -137,10 +134,9 @@ impl NativeLoader {
             source,
         };
         std::fs::create_dir_all(&self.cache_dir).map_err(cache_error)?;
-        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("so");
         let copy = self.cache_dir.join(format!(
-            "{}-{}-{hash}-{}-{}.{extension}",
+            "{}-{}-{}-{}.{extension}",
             manifest.name(),
             manifest.version(),
             std::process::id(),

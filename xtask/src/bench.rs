@@ -5,6 +5,12 @@
 //! each group exactly one function id starts with `baseline:` and every other
 //! function of the group is reported as a ratio to it. The figures come from
 //! criterion's own `target/criterion/**/new/{benchmark,estimates}.json`.
+//!
+//! Figures that are not a time per iteration (memory growth, percentiles,
+//! event counts) are appended by the bench itself, one JSON object per line,
+//! to `target/plugkit-bench/figures.jsonl`:
+//! `{"figure": "...", "value": 1.5, "unit": "MiB", "baseline": 0.1, "note": "..."}`
+//! (`baseline` and `note` optional); they are printed in a second table.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,9 +27,12 @@ struct Figure {
 
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     let results = root.join("target").join("criterion");
-    if results.exists() {
-        std::fs::remove_dir_all(&results)
-            .with_context(|| format!("failed to clear old results in {}", results.display()))?;
+    let figures_dir = root.join("target").join("plugkit-bench");
+    for old in [&results, &figures_dir] {
+        if old.exists() {
+            std::fs::remove_dir_all(old)
+                .with_context(|| format!("failed to clear old results in {}", old.display()))?;
+        }
     }
     let mut cmd = crate::cargo(root);
     // `--benches` keeps libtest harnesses (which reject criterion's flags) out.
@@ -33,7 +42,37 @@ pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     crate::run(&mut cmd)?;
     let figures = collect(&results)?;
     print!("{}", table(&figures));
+    print!("{}", extra_table(&figures_dir.join("figures.jsonl"))?);
     Ok(())
+}
+
+/// The second table: figures the benches wrote themselves.
+fn extra_table(path: &Path) -> Result<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(String::new());
+    };
+    let mut out = format!(
+        "\n{:<48} {:>14} {:>14} {:>9}  note\n",
+        "figure", "value", "baseline", "ratio"
+    );
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let row: Value = serde_json::from_str(line)
+            .with_context(|| format!("invalid figure line in {}: {line}", path.display()))?;
+        let unit = row["unit"].as_str().unwrap_or("");
+        let value = row["value"].as_f64().unwrap_or(f64::NAN);
+        let baseline = row["baseline"].as_f64();
+        let shown_baseline = baseline.map_or("-".to_string(), |b| format!("{b:.2} {unit}"));
+        let ratio = baseline.map_or("-".to_string(), |b| format!("{:.2}x", value / b));
+        out.push_str(&format!(
+            "{:<48} {:>14} {:>14} {:>9}  {}\n",
+            row["figure"].as_str().unwrap_or("?"),
+            format!("{value:.2} {unit}"),
+            shown_baseline,
+            ratio,
+            row["note"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(out)
 }
 
 fn collect(results: &Path) -> Result<Vec<Figure>> {

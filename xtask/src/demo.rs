@@ -108,6 +108,9 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     section("5. Bulk checks on stdin: one answer per line, in order");
     let lines = "1.2.3\t~1.2.0\n1.3.0\t~1.2.0\n1.0.0-beta.2\t>=1.0.0-beta <1.0.0\n0.9.9\t1.x || >=0.9.5 <0.9.9\nnot-a-version\t*\n";
     step(root, &exe, &["version", "check"], Some(lines), 0)?;
+
+    section("6. An application: resolve the example plugins, load them in order, call them");
+    crate::examples::run_host(root)?;
     println!("\ndemo: ok");
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! `.cargo/config.toml`, with every path resolved from `CARGO_MANIFEST_DIR` so
 //! it works from any directory of the checkout.
 //!
-//! - `cargo xtask test`: everything a fresh clone needs, then `cargo test --workspace`.
+//! - `cargo xtask test`: tidy, the example host on the staged example
+//!   plugins, then `cargo test --workspace` (tests that need built plugins
+//!   or the npm `semver` package build or install them themselves).
 //! - `cargo xtask demo`: the main job; shows what plugkit does today.
 //! - `cargo xtask bench`: runs every criterion benchmark and prints one table
 //!   of figures beside their baselines.
@@ -12,6 +14,7 @@
 
 mod bench;
 mod demo;
+mod examples;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +60,7 @@ fn workspace_root() -> PathBuf {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     tidy::check(root)?;
+    examples::run_host(root)?;
     let mut cmd = cargo(root);
     cmd.args(["test", "--workspace"]).args(extra);
     run(&mut cmd)

@@ -31,10 +31,14 @@ pub(crate) const LAYERS: &[&str] = &[
 /// What the SDK may depend on among our crates.
 const SDK_MAY_USE: &[&str] = &["plugin-version"];
 
+/// Crates a plugin's build must never pull in through the SDK.
+const SDK_MUST_NOT_PULL: &[&str] = &["tokio", "notify", "pubgrub"];
+
 /// Runs every rule and reports all violations at once.
 pub(crate) fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
     check_graph(root, &mut problems)?;
+    check_sdk_closure(root, &mut problems)?;
     check_sources(root, &mut problems)?;
     if problems.is_empty() {
         return Ok(());
@@ -46,16 +50,11 @@ pub(crate) fn check(root: &Path) -> Result<()> {
     )
 }
 
-fn check_graph(root: &Path, problems: &mut Vec<String>) -> Result<()> {
+fn metadata(root: &Path, extra: &[&str]) -> Result<Value> {
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1"])
+        .args(extra)
         .output()
         .context("failed to run cargo metadata")?;
     if !output.status.success() {
@@ -64,8 +63,53 @@ fn check_graph(root: &Path, problems: &mut Vec<String>) -> Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")
+}
+
+/// The SDK's normal dependency closure must stay free of the host's heavy
+/// crates. `cargo tree -p` resolves features for the SDK alone, as a
+/// plugin's own build does (cargo metadata would show the workspace-wide
+/// feature union, where the resolver turns on plugin-version's `pubgrub`).
+fn check_sdk_closure(root: &Path, problems: &mut Vec<String>) -> Result<()> {
+    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "tree",
+            "-p",
+            "plugkit-sdk",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-f",
+            "{p}",
+        ])
+        .output()
+        .context("failed to run cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let mut pulled: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| SDK_MUST_NOT_PULL.contains(name))
+        .collect();
+    pulled.sort_unstable();
+    pulled.dedup();
+    for name in pulled {
+        problems.push(format!(
+            "crate graph: plugkit-sdk pulls in {name}; a plugin's build must not"
+        ));
+    }
+    Ok(())
+}
+
+fn check_graph(root: &Path, problems: &mut Vec<String>) -> Result<()> {
+    let metadata = metadata(root, &["--no-deps"])?;
     let packages = metadata["packages"]
         .as_array()
         .context("no packages in metadata")?;

@@ -44,7 +44,8 @@ impl Default for Greeter {
 }
 
 impl Greeter {
-    fn greet(&self, request: GreetRequest) -> Result<GreetReply, PluginError> {
+    /// Greets `request.name` (what the `greet` method runs).
+    pub fn greet(&self, request: GreetRequest) -> Result<GreetReply, PluginError> {
         if request.name.is_empty() {
             return Err(PluginError::bad_request("a name is required"));
         }
