@@ -127,6 +127,16 @@ pub enum LoadError {
         /// The plugin's encoding.
         found: String,
     },
+    /// A process plugin's child did not complete the handshake: it printed
+    /// something else, stayed silent past the timeout, exited, or speaks
+    /// another protocol version. The child was killed and reaped.
+    #[error("plugin {plugin}: handshake failed: {reason}")]
+    Handshake {
+        /// The plugin.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// `info` or `init` failed (or panicked) inside the plugin.
     #[error("plugin {plugin}: {stage} failed: {error}")]
     Init {
@@ -161,6 +171,37 @@ pub enum CallError {
         plugin: String,
         /// The method refused.
         method: String,
+    },
+    /// A process plugin's child ended (exit, crash, protocol error) while the
+    /// call was in flight, or before it was sent.
+    #[error("plugin {plugin}: {method}: the plugin process ended: {reason}")]
+    Crashed {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
+        /// How the child ended.
+        reason: String,
+    },
+    /// No answer within the call's timeout; the connection goes on.
+    #[error("plugin {plugin}: {method}: no answer within {} ms", after.as_millis())]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// The plugin has no running child (restarting, failed or stopped).
+    #[error("plugin {plugin}: {method}: the plugin is {state}, not running")]
+    Unavailable {
+        /// The plugin.
+        plugin: String,
+        /// The method refused.
+        method: String,
+        /// Its state.
+        state: String,
     },
     /// A typed request could not be encoded or a reply decoded.
     #[error("plugin {plugin}: {method}: {message}")]

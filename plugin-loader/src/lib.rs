@@ -39,8 +39,13 @@
 #![deny(missing_docs)]
 
 mod error;
+mod limits;
 pub mod native;
+pub mod process;
 
 pub use error::{CallError, LoadError};
 pub use native::{NativeLoader, NativePlugin, ResponseBuffer};
 pub use plugkit_sdk::{Health, PluginError};
+pub use process::{
+    ProcessConfig, ProcessEvent, ProcessLoader, ProcessPlugin, ProcessState, RestartPolicy,
+};

@@ -137,7 +137,8 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, PluginError>) -> RResult
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()

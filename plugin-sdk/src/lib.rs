@@ -73,6 +73,8 @@
 pub mod abi;
 mod export;
 mod plugin;
+pub mod protocol;
+mod serve;
 mod typed;
 
 pub use plugin::{
@@ -80,6 +82,7 @@ pub use plugin::{
     Response,
 };
 pub use plugin_version::Version;
+pub use serve::{run as serve_on, serve};
 pub use typed::{ENCODING, Methods, decode, encode, encode_into, typed};
 
 /// The version of this SDK, recorded in every plugin built with it.

@@ -14,6 +14,11 @@ pub(crate) struct Libraries {
 }
 
 impl Libraries {
+    /// A built executable (`greeter-plugin`, `fixture-process`).
+    pub(crate) fn binary(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// The built library of a package (`greeter-plugin`, `greeter-plugin-v2`, ...).
     pub(crate) fn path(&self, package: &str) -> PathBuf {
         self.dir
@@ -60,11 +65,15 @@ pub(crate) fn libraries() -> &'static Libraries {
             "fixture-wrong-abi",
             "fixture-future-sdk",
             "fixture-panicky",
+            "fixture-process",
         ];
         cargo_build(&packages, &[]);
-        for package in packages {
+        for package in &packages[..packages.len() - 1] {
             let file = format!("lib{}.so", package.replace('-', "_"));
             std::fs::copy(built.join(&file), dir.path().join(&file)).expect("copy library");
+        }
+        for binary in ["greeter-plugin", "fixture-process"] {
+            std::fs::copy(built.join(binary), dir.path().join(binary)).expect("copy binary");
         }
         cargo_build(&["greeter-plugin"], &["greeter-plugin/v2"]);
         std::fs::copy(
@@ -109,4 +118,22 @@ pub(crate) fn stage(library: &Path, name: &str, version: &str, extra: &str) -> S
 pub(crate) fn loader() -> (plugin_loader::NativeLoader, tempfile::TempDir) {
     let cache = tempfile::tempdir().expect("temporary directory");
     (plugin_loader::NativeLoader::new(cache.path()), cache)
+}
+
+/// Stages `binary` as `file_name` (its name picks fixture behaviours) with
+/// a process-transport manifest of `name` and `version` plus `extra` YAML.
+pub(crate) fn stage_process(
+    binary: &Path,
+    file_name: &str,
+    name: &str,
+    version: &str,
+    extra: &str,
+) -> Staged {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::copy(binary, dir.path().join(file_name)).expect("stage binary");
+    let manifest = format!(
+        "name: {name}\nversion: {version}\ntransport: process\nendpoint: {file_name}\n{extra}"
+    );
+    std::fs::write(dir.path().join("plugin-manifest.yaml"), manifest).expect("write manifest");
+    Staged { dir }
 }

@@ -1,0 +1,67 @@
+//! What a child process plugin sets on itself between `fork` and `exec`:
+//! the parent-death signal and the manifest's resource limits.
+
+use std::io;
+
+use tokio::process::Command;
+
+/// Registers the pre-exec step on `command`: `PR_SET_PDEATHSIG = SIGKILL`
+/// (checked against a host that already died), `RLIMIT_AS`, `RLIMIT_NOFILE`
+/// and CPU affinity to the first `cpu_cores` CPUs the host may use.
+pub(crate) fn apply(
+    command: &mut Command,
+    memory_bytes: Option<u64>,
+    file_handles: Option<u64>,
+    cpu_cores: Option<u32>,
+) {
+    let parent = rustix::process::getpid();
+    // Computed before the fork: the child must not allocate.
+    let cpus = cpu_cores.and_then(|cores| cpu_set(cores as usize));
+    // The only unsafe of the loader: `pre_exec` runs in the forked child,
+    // where only async-signal-safe work is allowed.
+    #[allow(unsafe_code)]
+    // SAFETY: the closure only makes system calls (prctl, getppid,
+    // setrlimit, sched_setaffinity) on values computed before the fork; it
+    // allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(io::Error::other(
+                    "the host exited while the plugin was starting",
+                ));
+            }
+            let limit = |bytes| rustix::process::Rlimit {
+                current: Some(bytes),
+                maximum: Some(bytes),
+            };
+            if let Some(bytes) = memory_bytes {
+                rustix::process::setrlimit(rustix::process::Resource::As, limit(bytes))?;
+            }
+            if let Some(files) = file_handles {
+                rustix::process::setrlimit(rustix::process::Resource::Nofile, limit(files))?;
+            }
+            if let Some(cpus) = &cpus {
+                rustix::thread::sched_setaffinity(None, cpus)?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The first `cores` CPUs of the host's own affinity set.
+fn cpu_set(cores: usize) -> Option<rustix::thread::CpuSet> {
+    let allowed = rustix::thread::sched_getaffinity(None).ok()?;
+    let mut set = rustix::thread::CpuSet::new();
+    let mut taken = 0;
+    for cpu in 0..rustix::thread::CpuSet::MAX_CPU {
+        if taken == cores {
+            break;
+        }
+        if allowed.is_set(cpu) {
+            set.set(cpu);
+            taken += 1;
+        }
+    }
+    (taken > 0).then_some(set)
+}

@@ -1,0 +1,258 @@
+//! The process-plugin protocol: how a host and a plugin running as a child
+//! process talk over the child's stdin (host → plugin) and stdout (plugin →
+//! host). The child's stderr is its log: one line per record, forwarded by
+//! the host to `tracing` under the plugin's name (a line may start with the
+//! level in brackets, `[warn] disk almost full`).
+//!
+//! # Framing
+//!
+//! The plugin's stdout starts with the 8 bytes [`MAGIC`] (`PLUGKIT1`), so a
+//! child that prints anything else is recognised at once. After that, in
+//! both directions, every message is a frame: a 4-byte little-endian length,
+//! then that many bytes of one message encoded with postcard. A frame longer
+//! than the reader's limit (default [`DEFAULT_MAX_FRAME`], 16 MiB) is a
+//! protocol error: the reader refuses it before allocating.
+//!
+//! # Messages (protocol version [`PROTOCOL_VERSION`])
+//!
+//! | direction | message | fields | when |
+//! |---|---|---|---|
+//! | plugin → host | [`FromPlugin::Hello`] | `protocol`, `name`, `version`, `capabilities`, `sdk_version`, `encoding` | first, right after the magic |
+//! | host → plugin | [`ToPlugin::Init`] | `config_json` | once the host accepted the hello |
+//! | plugin → host | [`FromPlugin::Ready`] / [`FromPlugin::InitFailed`] | — / `error` | after `init` ran |
+//! | host → plugin | [`ToPlugin::Call`] | `id`, `method`, `payload` | any time after `Ready`, many in flight |
+//! | plugin → host | [`FromPlugin::Reply`] | `id`, `result` (payload or error) | in any order |
+//! | host → plugin | [`ToPlugin::Health`] | `id` | any time after `Ready` |
+//! | plugin → host | [`FromPlugin::Health`] | `id`, `status` (0 healthy, 1 degraded, 2 unhealthy), `message` | |
+//! | host → plugin | [`ToPlugin::Shutdown`] | — | the host is done |
+//! | plugin → host | [`FromPlugin::Bye`] | — | calls drained, `shutdown` ran; the child then exits 0 |
+//!
+//! Handshake rules: the host refuses a plugin whose `protocol` it does not
+//! speak, whose `name`/`version` differ from its manifest, or whose
+//! `encoding` is not [`ENCODING`](crate::ENCODING); a plugin that receives an
+//! unknown message or an oversized frame exits with status 2. Ids are chosen
+//! by the host and unique among its calls in flight; a late reply to a call
+//! the host gave up on (timeout) is ignored.
+
+use std::io::{self, Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::{ErrorKind, PluginError};
+
+/// The first 8 bytes a process plugin writes to stdout.
+pub const MAGIC: [u8; 8] = *b"PLUGKIT1";
+
+/// The protocol version this SDK speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The default largest frame, in bytes (16 MiB).
+pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+
+/// Host → plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ToPlugin {
+    /// Initialize with this configuration (the manifest's metadata as JSON).
+    Init {
+        /// Configuration.
+        config_json: String,
+    },
+    /// One call.
+    Call {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+        /// The method.
+        method: String,
+        /// The request bytes.
+        payload: Vec<u8>,
+    },
+    /// A health check.
+    Health {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+    },
+    /// Finish the calls in flight, shut down, say `Bye` and exit.
+    Shutdown,
+}
+
+/// Plugin → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FromPlugin {
+    /// Who the plugin is; the first message.
+    Hello {
+        /// The protocol version the plugin speaks.
+        protocol: u32,
+        /// The plugin's name.
+        name: String,
+        /// The plugin's version.
+        version: String,
+        /// Its capabilities.
+        capabilities: Vec<String>,
+        /// The plugkit-sdk version it was built with.
+        sdk_version: String,
+        /// Its typed-call encoding.
+        encoding: String,
+    },
+    /// `init` succeeded; calls may come.
+    Ready,
+    /// `init` failed; the child exits.
+    InitFailed {
+        /// Why.
+        error: WireError,
+    },
+    /// The answer to a call.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// The response bytes, or the error.
+        result: Result<Vec<u8>, WireError>,
+    },
+    /// The answer to a health check.
+    Health {
+        /// The check's id.
+        id: u64,
+        /// 0 healthy, 1 degraded, 2 unhealthy.
+        status: u8,
+        /// Why, when not healthy.
+        message: String,
+    },
+    /// Shut down; the child exits next.
+    Bye,
+}
+
+/// A [`PluginError`] on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    /// The error kind, by name (`unknown_method`, `bad_request`, `failed`,
+    /// `panicked`, `not_initialized`); unknown names read as `failed`.
+    pub kind: String,
+    /// The message.
+    pub message: String,
+}
+
+impl From<&PluginError> for WireError {
+    fn from(error: &PluginError) -> Self {
+        let kind = match error.kind() {
+            ErrorKind::UnknownMethod => "unknown_method",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::NotInitialized => "not_initialized",
+        };
+        WireError {
+            kind: kind.to_string(),
+            message: error.message().to_string(),
+        }
+    }
+}
+
+impl From<WireError> for PluginError {
+    fn from(error: WireError) -> Self {
+        let kind = match error.kind.as_str() {
+            "unknown_method" => ErrorKind::UnknownMethod,
+            "bad_request" => ErrorKind::BadRequest,
+            "panicked" => ErrorKind::Panicked,
+            "not_initialized" => ErrorKind::NotInitialized,
+            _ => ErrorKind::Failed,
+        };
+        PluginError::new(kind, error.message)
+    }
+}
+
+/// Encodes one message as a frame (length prefix included), appended to `out`.
+pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    *out = postcard::to_extend(message, std::mem::take(out))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let length = u32::try_from(out.len() - start - 4)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a frame is larger than 4 GiB"))?;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    Ok(())
+}
+
+/// Checks a frame's announced length against the limit.
+pub fn check_frame_length(length: u32, max_frame: usize) -> io::Result<usize> {
+    let length = length as usize;
+    if length > max_frame {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {length} bytes exceeds the limit of {max_frame} bytes"),
+        ));
+    }
+    Ok(length)
+}
+
+/// Decodes one message from a frame's payload.
+pub fn decode_message<T: DeserializeOwned>(payload: &[u8]) -> io::Result<T> {
+    postcard::from_bytes(payload)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("malformed frame: {e}")))
+}
+
+/// Reads one frame (blocking); `Ok(None)` at a clean end of stream.
+pub fn read_frame<T: DeserializeOwned>(
+    reader: &mut impl Read,
+    max_frame: usize,
+) -> io::Result<Option<T>> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let length = check_frame_length(u32::from_le_bytes(length), max_frame)?;
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload)?;
+    decode_message(&payload).map(Some)
+}
+
+/// Writes one frame (blocking) and flushes.
+pub fn write_frame<T: Serialize>(writer: &mut impl Write, message: &T) -> io::Result<()> {
+    let mut frame = Vec::new();
+    encode_frame(message, &mut frame)?;
+    writer.write_all(&frame)?;
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let message = ToPlugin::Call {
+            id: 7,
+            method: "greet".into(),
+            payload: vec![1, 2, 3],
+        };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &message).expect("in memory");
+        let mut reader = bytes.as_slice();
+        assert_eq!(
+            read_frame::<ToPlugin>(&mut reader, 1024).expect("reads"),
+            Some(message)
+        );
+        assert_eq!(
+            read_frame::<ToPlugin>(&mut reader, 1024).expect("end"),
+            None
+        );
+    }
+
+    #[test]
+    fn oversized_and_malformed_frames_are_errors() {
+        let mut huge = u32::MAX.to_le_bytes().to_vec();
+        huge.extend_from_slice(b"xx");
+        let error =
+            read_frame::<ToPlugin>(&mut huge.as_slice(), DEFAULT_MAX_FRAME).expect_err("too big");
+        assert!(error.to_string().contains("exceeds the limit"), "{error}");
+
+        let mut garbage = 3u32.to_le_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0xff, 0xff]);
+        let error = read_frame::<ToPlugin>(&mut garbage.as_slice(), DEFAULT_MAX_FRAME)
+            .expect_err("malformed");
+        assert!(error.to_string().contains("malformed frame"), "{error}");
+    }
+}

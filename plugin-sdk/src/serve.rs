@@ -1,0 +1,290 @@
+//! The plugin side of the process transport: [`serve`] runs a [`Plugin`] as
+//! a child process speaking the [`protocol`](crate::protocol) over stdio.
+//!
+//! Threads, no async runtime: the main thread reads frames from stdin and
+//! hands calls to a pool of workers that grows whenever every worker is busy
+//! (calls in flight run concurrently, which is why plugins are `Sync`, and a
+//! slow call never holds up the others); one writer thread sends the replies,
+//! coalescing every reply ready at the same moment into one write (one
+//! write per reply caps a pipe at a few hundred thousand messages a second).
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use abi_stable::std_types::RStr;
+
+use crate::plugin::{
+    ErrorKind, Health, InitContext, LogLevel, Logger, Plugin, PluginError, Response,
+};
+use crate::protocol::{self, FromPlugin, ToPlugin, WireError};
+
+/// Work for the pool.
+enum Job {
+    Call {
+        id: u64,
+        method: String,
+        payload: Vec<u8>,
+    },
+    Health {
+        id: u64,
+    },
+}
+
+/// Log lines go to stderr, which the host forwards to its log.
+extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
+    let level = match LogLevel::from_u8(level) {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let _ = writeln!(io::stderr().lock(), "[{level}] {}", message.as_str());
+}
+
+/// Runs `plugin` as a process plugin until the host says shut down (or goes
+/// away); returns the process's exit code. A plugin's `main` is one line:
+///
+/// ```no_run
+/// # use plugkit_sdk::{Plugin, PluginError, PluginInfo, Response, Version};
+/// # #[derive(Default)] struct Greeter;
+/// # impl Plugin for Greeter {
+/// #     fn info(&self) -> PluginInfo { PluginInfo::new("greeter", Version::new(1, 0, 0)) }
+/// #     fn call(&self, _: &str, _: &[u8], _: &mut Response<'_>) -> Result<(), PluginError> { Ok(()) }
+/// # }
+/// fn main() -> std::process::ExitCode {
+///     plugkit_sdk::serve(Greeter::default())
+/// }
+/// ```
+///
+/// Exit codes: 0 after a clean shutdown, 1 when `init` failed, 2 on a
+/// protocol or IO error.
+pub fn serve<P: Plugin>(plugin: P) -> ExitCode {
+    match run(plugin, io::stdin().lock(), io::stdout()) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "[error] plugkit process plugin: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// [`serve`] over any reader and writer (tests drive it in memory).
+pub fn run<P: Plugin>(
+    mut plugin: P,
+    input: impl Read,
+    output: impl Write + Send,
+) -> io::Result<ExitCode> {
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
+    let info = plugin.info();
+    output.write_all(&protocol::MAGIC)?;
+    protocol::write_frame(
+        &mut output,
+        &FromPlugin::Hello {
+            protocol: protocol::PROTOCOL_VERSION,
+            name: info.name.clone(),
+            version: info.version.to_string(),
+            capabilities: info.capabilities.clone(),
+            sdk_version: crate::SDK_VERSION.to_string(),
+            encoding: crate::ENCODING.to_string(),
+        },
+    )?;
+    let Some(ToPlugin::Init { config_json }) =
+        protocol::read_frame(&mut input, protocol::DEFAULT_MAX_FRAME)?
+    else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "expected Init after Hello",
+        ));
+    };
+    let logger = Logger::new(info.name.clone(), stderr_log);
+    let init = catch_unwind(AssertUnwindSafe(|| {
+        plugin.init(&InitContext::new(&config_json, logger))
+    }))
+    .unwrap_or_else(|payload| Err(panicked("init", payload.as_ref())));
+    if let Err(error) = init {
+        protocol::write_frame(
+            &mut output,
+            &FromPlugin::InitFailed {
+                error: (&error).into(),
+            },
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    protocol::write_frame(&mut output, &FromPlugin::Ready)?;
+
+    let plugin = &plugin;
+    std::thread::scope(|scope| {
+        let (reply_tx, reply_rx) = mpsc::channel::<FromPlugin>();
+        let writer = scope.spawn(move || write_replies(reply_rx, output));
+        let (job_tx, job_rx) = mpsc::channel::<Job>();
+        let pool = Pool {
+            jobs: Arc::new(Mutex::new(job_rx)),
+            idle: Arc::new(AtomicUsize::new(0)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            workers: AtomicUsize::new(0),
+        };
+        let read = read_jobs(&mut input, |job| {
+            // A call never waits for a worker: one more is started when all
+            // are busy (up to MAX_WORKERS), so a slow call cannot starve the
+            // others of a multiplexed connection.
+            let queued = pool.queued.fetch_add(1, Ordering::AcqRel) + 1;
+            if pool.idle.load(Ordering::Acquire) < queued
+                && pool.workers.load(Ordering::Acquire) < MAX_WORKERS
+            {
+                pool.workers.fetch_add(1, Ordering::AcqRel);
+                let (jobs, idle, queued, replies) = (
+                    Arc::clone(&pool.jobs),
+                    Arc::clone(&pool.idle),
+                    Arc::clone(&pool.queued),
+                    reply_tx.clone(),
+                );
+                scope.spawn(move || work(plugin, &jobs, &idle, &queued, &replies));
+            }
+            job_tx.send(job).is_ok()
+        });
+        drop(job_tx); // workers finish the calls in flight, then stop
+        let shutdown = catch_unwind(AssertUnwindSafe(|| plugin.shutdown()));
+        let _ = reply_tx.send(FromPlugin::Bye);
+        drop(reply_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reply writer panicked")));
+        read?;
+        written?;
+        Ok(if shutdown.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        })
+    })
+}
+
+/// The most calls a process plugin runs at once; more wait in the queue.
+const MAX_WORKERS: usize = 256;
+
+/// Workers grow with demand (whenever fewer are idle than jobs are
+/// queued) and stay for reuse.
+struct Pool {
+    jobs: Arc<Mutex<Receiver<Job>>>,
+    /// Workers waiting for a job.
+    idle: Arc<AtomicUsize>,
+    /// Jobs sent and not yet taken.
+    queued: Arc<AtomicUsize>,
+    workers: AtomicUsize,
+}
+
+/// Reads calls until `Shutdown` or the end of stdin (the host went away).
+fn read_jobs(input: &mut impl Read, mut dispatch: impl FnMut(Job) -> bool) -> io::Result<()> {
+    while let Some(message) = protocol::read_frame::<ToPlugin>(input, protocol::DEFAULT_MAX_FRAME)?
+    {
+        let job = match message {
+            ToPlugin::Call {
+                id,
+                method,
+                payload,
+            } => Job::Call {
+                id,
+                method,
+                payload,
+            },
+            ToPlugin::Health { id } => Job::Health { id },
+            ToPlugin::Shutdown => return Ok(()),
+            ToPlugin::Init { .. } => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "Init sent twice",
+                ));
+            }
+        };
+        if !dispatch(job) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn work<P: Plugin>(
+    plugin: &P,
+    jobs: &Mutex<Receiver<Job>>,
+    idle: &AtomicUsize,
+    queued: &AtomicUsize,
+    replies: &Sender<FromPlugin>,
+) {
+    let mut buffer = Vec::new();
+    loop {
+        idle.fetch_add(1, Ordering::AcqRel);
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        idle.fetch_sub(1, Ordering::AcqRel);
+        let Ok(job) = job else { return };
+        queued.fetch_sub(1, Ordering::AcqRel);
+        let reply = match job {
+            Job::Call {
+                id,
+                method,
+                payload,
+            } => {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    plugin.call(&method, &payload, &mut Response::new(&mut buffer))
+                }))
+                .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
+                FromPlugin::Reply {
+                    id,
+                    result: result
+                        .map(|()| buffer.clone())
+                        .map_err(|e| WireError::from(&e)),
+                }
+            }
+            Job::Health { id } => {
+                let health =
+                    catch_unwind(AssertUnwindSafe(|| plugin.health())).unwrap_or_else(|panic| {
+                        Health::Unhealthy(panicked("health", panic.as_ref()).to_string())
+                    });
+                let (status, message) = match health {
+                    Health::Healthy => (0, String::new()),
+                    Health::Degraded(why) => (1, why),
+                    Health::Unhealthy(why) => (2, why),
+                };
+                FromPlugin::Health {
+                    id,
+                    status,
+                    message,
+                }
+            }
+        };
+        if replies.send(reply).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes replies, coalescing all that are ready into one write.
+fn write_replies(replies: Receiver<FromPlugin>, mut output: impl Write) -> io::Result<()> {
+    let mut frames = Vec::new();
+    while let Ok(first) = replies.recv() {
+        frames.clear();
+        protocol::encode_frame(&first, &mut frames)?;
+        while let Ok(next) = replies.try_recv() {
+            protocol::encode_frame(&next, &mut frames)?;
+        }
+        output.write_all(&frames)?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
+fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> PluginError {
+    let message = crate::export::panic_message(payload);
+    PluginError::new(
+        ErrorKind::Panicked,
+        format!("panicked in {what}: {message}"),
+    )
+}
