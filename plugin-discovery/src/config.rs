@@ -1,0 +1,458 @@
+//! What to scan and how: [`DiscoveryConfig`], and its checked, compiled form
+//! (glob sets built once, exclusions made absolute) used by the scanner.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use plugin_manifest::{Format, Limits, MANIFEST_FILE_NAMES, Manifest, Transport};
+
+/// The artifact patterns of the guide, for [`DiscoveryConfig::artifact_patterns`]:
+/// native libraries on each platform and process plugins named `*-plugin`.
+pub const DEFAULT_ARTIFACT_PATTERNS: &[&str] = &["*.so", "*.dll", "*.dylib", "*-plugin"];
+
+/// Every option of a discovery: where to look, what counts as a plugin, and
+/// how to watch.
+///
+/// Build one with [`DiscoveryConfig::new`] and set the public fields; every
+/// field has a documented default.
+///
+/// ```
+/// use plugin_discovery::DiscoveryConfig;
+///
+/// let mut config = DiscoveryConfig::new(["plugins", "/opt/plugins"]);
+/// config.max_depth = 2;
+/// config.exclude_globs.push("**/node_modules".into());
+/// config.required_capabilities.push("greet".into());
+/// assert!(config.follow_symlinks == false && config.validate_manifests);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DiscoveryConfig {
+    /// The directories to search (the guide's search paths), in order of
+    /// precedence: when two of them hold the same plugin version, the one
+    /// found in the earlier directory wins. A path that is itself a manifest
+    /// file is read as one.
+    pub directories: Vec<PathBuf>,
+    /// File-name globs (`*.so`, `*-plugin`) an artifact of a local plugin
+    /// (`native` or `process`) must match; a plugin whose artifact matches
+    /// none is skipped. Empty (the default) accepts any artifact name;
+    /// [`DEFAULT_ARTIFACT_PATTERNS`] holds the guide's set. Checked only when
+    /// [`validate_manifests`](Self::validate_manifests) is on.
+    pub artifact_patterns: Vec<String>,
+    /// The file names that are manifests, in order of preference: when one
+    /// directory holds several, the earliest in this list is the plugin's
+    /// manifest and the others are skipped as shadowed. Default
+    /// [`MANIFEST_FILE_NAMES`]. Each must end in `.json`, `.yaml` or `.yml`.
+    pub manifest_names: Vec<String>,
+    /// How many directory levels below a search directory are searched: 0
+    /// reads only manifests directly in it, 1 also those in its
+    /// subdirectories, and so on. Default 5.
+    pub max_depth: usize,
+    /// Whether symbolic links are followed (default off: a symlink found in
+    /// a search directory is reported as skipped, not read). When on, a link
+    /// that leads back to one of its own ancestors is reported as a loop and
+    /// not entered again.
+    pub follow_symlinks: bool,
+    /// Paths that are not searched, with everything below them. Relative
+    /// paths are taken from the current directory, as the search directories
+    /// are.
+    pub exclude_paths: Vec<PathBuf>,
+    /// Globs of paths that are not searched, matched against the path
+    /// relative to its search directory (`**/node_modules`, `*.tmp`,
+    /// `backup/*`; `*` also crosses `/`).
+    pub exclude_globs: Vec<String>,
+    /// Whether the checks discovery adds to manifest validation run:
+    /// [`required_fields`](Self::required_fields) and
+    /// [`artifact_patterns`](Self::artifact_patterns). Default on. A manifest
+    /// is always parsed and validated by `plugin-manifest` (a `Manifest`
+    /// value is valid by construction), so this cannot admit a broken one.
+    pub validate_manifests: bool,
+    /// Optional manifest fields this application requires; a plugin lacking
+    /// one is skipped (when [`validate_manifests`](Self::validate_manifests)
+    /// is on). Default none.
+    pub required_fields: Vec<RequiredField>,
+    /// Capabilities every plugin must list; a plugin lacking one is skipped
+    /// and reported with the capability it lacks. Default none.
+    pub required_capabilities: Vec<String>,
+    /// The transports accepted; a plugin using another is skipped. Empty
+    /// (the default) accepts all.
+    pub allowed_transports: Vec<Transport>,
+    /// Whether [`DiscoveryEngine::start`](crate::DiscoveryEngine::start)
+    /// keeps watching after its first scan (default on). Off, it scans once,
+    /// sends the events of that scan and ends the event stream.
+    pub watch: bool,
+    /// How long a path must stay quiet before a change to it is looked at
+    /// (per path). Default 50 ms.
+    pub debounce: Duration,
+    /// Which watcher to use. Default [`WatchBackend::Native`], falling back
+    /// to polling when the native watcher cannot be used.
+    pub backend: WatchBackend,
+    /// How often the polling backend rescans. Default 1 s.
+    pub poll_interval: Duration,
+    /// How many events the event stream buffers per subscriber before a
+    /// slow subscriber starts missing the oldest ones. Default 1024, at
+    /// most 65,536.
+    pub event_capacity: usize,
+    /// Bounds on each manifest file (size, nesting, YAML aliases).
+    pub limits: Limits,
+}
+
+impl DiscoveryConfig {
+    /// A configuration searching `directories`, with every other option at
+    /// its default.
+    pub fn new<I, P>(directories: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        DiscoveryConfig {
+            directories: directories.into_iter().map(Into::into).collect(),
+            ..DiscoveryConfig::default()
+        }
+    }
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            directories: Vec::new(),
+            artifact_patterns: Vec::new(),
+            manifest_names: MANIFEST_FILE_NAMES.iter().map(|n| n.to_string()).collect(),
+            max_depth: 5,
+            follow_symlinks: false,
+            exclude_paths: Vec::new(),
+            exclude_globs: Vec::new(),
+            validate_manifests: true,
+            required_fields: Vec::new(),
+            required_capabilities: Vec::new(),
+            allowed_transports: Vec::new(),
+            watch: true,
+            debounce: Duration::from_millis(50),
+            backend: WatchBackend::Native,
+            poll_interval: Duration::from_secs(1),
+            event_capacity: 1024,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Which file watcher watch mode uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WatchBackend {
+    /// The platform's notification API (inotify, FSEvents,
+    /// ReadDirectoryChangesW) through `notify`. When it cannot be used (the
+    /// inotify watch limit is reached, the filesystem does not support it),
+    /// discovery falls back to polling and says so in a
+    /// [`DiscoveryEvent::Warning`](crate::DiscoveryEvent::Warning).
+    #[default]
+    Native,
+    /// Rescan every [`DiscoveryConfig::poll_interval`].
+    Poll,
+}
+
+/// An optional manifest field an application may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum RequiredField {
+    /// `description`.
+    Description,
+    /// `author`.
+    Author,
+    /// `capabilities`, with at least one entry.
+    Capabilities,
+    /// `checksum` (so the loader can verify the artifact).
+    Checksum,
+    /// `requirements.plugkit_version`.
+    PlugkitVersion,
+}
+
+impl RequiredField {
+    /// Every field, with the name it has in a manifest.
+    pub const ALL: &'static [(&'static str, RequiredField)] = &[
+        ("description", RequiredField::Description),
+        ("author", RequiredField::Author),
+        ("capabilities", RequiredField::Capabilities),
+        ("checksum", RequiredField::Checksum),
+        (
+            "requirements.plugkit_version",
+            RequiredField::PlugkitVersion,
+        ),
+    ];
+
+    /// The field's path in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequiredField::Description => "description",
+            RequiredField::Author => "author",
+            RequiredField::Capabilities => "capabilities",
+            RequiredField::Checksum => "checksum",
+            RequiredField::PlugkitVersion => "requirements.plugkit_version",
+        }
+    }
+
+    /// The field named `name` (as in a manifest), if it is one.
+    pub fn from_name(name: &str) -> Option<RequiredField> {
+        RequiredField::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// Whether `manifest` has this field.
+    pub fn is_present_in(self, manifest: &Manifest) -> bool {
+        match self {
+            RequiredField::Description => manifest.description().is_some(),
+            RequiredField::Author => manifest.author().is_some(),
+            RequiredField::Capabilities => !manifest.capabilities().is_empty(),
+            RequiredField::Checksum => manifest.checksum().is_some(),
+            RequiredField::PlugkitVersion => manifest.requirements().plugkit_version().is_some(),
+        }
+    }
+}
+
+impl fmt::Display for RequiredField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A glob does not parse.
+    #[error("invalid {what} pattern `{pattern}`: {message}")]
+    InvalidGlob {
+        /// Which option held it (`artifact`, `exclude`).
+        what: &'static str,
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A manifest file name does not end in `.json`, `.yaml` or `.yml`, so
+    /// its format would be unknown.
+    #[error("manifest file name `{0}` must end in .json, .yaml or .yml")]
+    ManifestName(String),
+    /// No directory to search.
+    #[error("no directory to search")]
+    NoDirectories,
+    /// The current directory is needed to make a relative path absolute
+    /// and cannot be read.
+    #[error("cannot resolve {}: {message}", path.display())]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A checked configuration, with its globs compiled and its paths made
+/// absolute for exclusion checks.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) config: DiscoveryConfig,
+    /// The search directories as given, lexically tidied (so event paths
+    /// and walked paths share one spelling).
+    pub(crate) roots: Vec<PathBuf>,
+    /// The same, absolute.
+    roots_abs: Vec<PathBuf>,
+    excludes_abs: Vec<PathBuf>,
+    exclude_globs: Option<GlobSet>,
+    artifact_globs: Option<GlobSet>,
+}
+
+impl Compiled {
+    pub(crate) fn new(config: DiscoveryConfig) -> Result<Compiled, ConfigError> {
+        if config.directories.is_empty() {
+            return Err(ConfigError::NoDirectories);
+        }
+        for name in &config.manifest_names {
+            if Format::from_file_name(name).is_none() || name.contains(['/', '\\']) {
+                return Err(ConfigError::ManifestName(name.clone()));
+            }
+        }
+        let roots: Vec<PathBuf> = config.directories.iter().map(|d| tidy(d)).collect();
+        let roots_abs = roots
+            .iter()
+            .map(|r| absolute(r))
+            .collect::<Result<_, _>>()?;
+        let excludes_abs = config
+            .exclude_paths
+            .iter()
+            .map(|p| absolute(&tidy(p)))
+            .collect::<Result<_, _>>()?;
+        let exclude_globs = glob_set("exclude", &config.exclude_globs)?;
+        let artifact_globs = glob_set("artifact", &config.artifact_patterns)?;
+        Ok(Compiled {
+            config,
+            roots,
+            roots_abs,
+            excludes_abs,
+            exclude_globs,
+            artifact_globs,
+        })
+    }
+
+    /// Whether `path`, found under root `root`, is excluded.
+    pub(crate) fn is_excluded(&self, root: usize, path: &Path) -> bool {
+        if self.excludes_abs.is_empty() && self.exclude_globs.is_none() {
+            return false;
+        }
+        let relative = path.strip_prefix(&self.roots[root]).unwrap_or(path);
+        if let Some(globs) = &self.exclude_globs
+            && !relative.as_os_str().is_empty()
+            && globs.is_match(relative)
+        {
+            return true;
+        }
+        if !self.excludes_abs.is_empty() {
+            let absolute = self.roots_abs[root].join(relative);
+            return self.excludes_abs.iter().any(|e| absolute.starts_with(e));
+        }
+        false
+    }
+
+    /// Which root `path` (an event path, spelled like the roots) is under,
+    /// and how many components below it; `None` when it is outside every
+    /// root, excluded (itself or through a directory above it), or deeper
+    /// than any manifest can be.
+    pub(crate) fn locate(&self, path: &Path) -> Option<(usize, usize)> {
+        let (root, depth) = self.roots.iter().enumerate().find_map(|(i, root)| {
+            path.strip_prefix(root)
+                .ok()
+                .map(|rel| (i, rel.components().count()))
+        })?;
+        if depth > self.config.max_depth.saturating_add(1) {
+            return None;
+        }
+        let root_path = &self.roots[root];
+        let excluded = path
+            .ancestors()
+            .take(depth)
+            .any(|ancestor| ancestor != root_path && self.is_excluded(root, ancestor));
+        (!excluded).then_some((root, depth))
+    }
+
+    /// The preference rank of a manifest file name (`None`: not a manifest).
+    pub(crate) fn manifest_rank(&self, file_name: &std::ffi::OsStr) -> Option<usize> {
+        self.config
+            .manifest_names
+            .iter()
+            .position(|n| std::ffi::OsStr::new(n) == file_name)
+    }
+
+    /// Whether an artifact's file name matches the artifact patterns (always
+    /// true when there are none).
+    pub(crate) fn artifact_matches(&self, artifact: &Path) -> bool {
+        match (&self.artifact_globs, artifact.file_name()) {
+            (None, _) => true,
+            (Some(globs), Some(name)) => globs.is_match(name),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+fn glob_set(what: &'static str, patterns: &[String]) -> Result<Option<GlobSet>, ConfigError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(pattern).map_err(|e| ConfigError::InvalidGlob {
+            what,
+            pattern: pattern.clone(),
+            message: e.kind().to_string(),
+        })?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| ConfigError::InvalidGlob {
+            what,
+            pattern: patterns.join(", "),
+            message: e.to_string(),
+        })
+}
+
+/// The path without `.` components and trailing separators (lexical only:
+/// `..` is kept, symlinks are not resolved).
+pub(crate) fn tidy(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        if component != Component::CurDir {
+            out.push(component);
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(path).map_err(|e| ConfigError::Path {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_drops_dot_components() {
+        assert_eq!(
+            tidy(Path::new("./plugins/./a/")),
+            PathBuf::from("plugins/a")
+        );
+        assert_eq!(tidy(Path::new(".")), PathBuf::from("."));
+        assert_eq!(tidy(Path::new("../x")), PathBuf::from("../x"));
+    }
+
+    #[test]
+    fn bad_globs_and_names_are_refused() {
+        let mut config = DiscoveryConfig::new(["p"]);
+        config.artifact_patterns.push("lib[.so".into());
+        let error = Compiled::new(config).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid artifact pattern `lib[.so`")
+        );
+
+        let mut config = DiscoveryConfig::new(["p"]);
+        config.manifest_names = vec!["plugin.toml".into()];
+        assert_eq!(
+            Compiled::new(config).unwrap_err().to_string(),
+            "manifest file name `plugin.toml` must end in .json, .yaml or .yml"
+        );
+        assert_eq!(
+            Compiled::new(DiscoveryConfig::default()).unwrap_err(),
+            ConfigError::NoDirectories
+        );
+    }
+
+    #[test]
+    fn exclusions_match_paths_and_globs() {
+        let mut config = DiscoveryConfig::new(["plugins"]);
+        config.exclude_paths.push("./plugins/old".into());
+        config.exclude_globs.push("**/node_modules".into());
+        let compiled = Compiled::new(config).unwrap();
+        assert!(compiled.is_excluded(0, Path::new("plugins/old")));
+        assert!(compiled.is_excluded(0, Path::new("plugins/old/x/plugin-manifest.json")));
+        assert!(!compiled.is_excluded(0, Path::new("plugins/older")));
+        assert!(compiled.is_excluded(0, Path::new("plugins/a/node_modules")));
+        assert!(!compiled.is_excluded(0, Path::new("plugins")));
+        assert_eq!(compiled.locate(Path::new("plugins/a/b")), Some((0, 2)));
+        assert_eq!(compiled.locate(Path::new("plugins/node_modules/x")), None);
+        assert_eq!(compiled.locate(Path::new("plugins/old/x")), None);
+        assert_eq!(compiled.locate(Path::new("elsewhere/a")), None);
+    }
+}

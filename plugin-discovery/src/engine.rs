@@ -1,0 +1,290 @@
+//! [`DiscoveryEngine`]: one configuration, its subscribers and error
+//! handler, and (once started) the watch worker.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use tokio::sync::broadcast;
+
+use crate::config::Compiled;
+use crate::event::{Subscription, diff};
+use crate::resolve::{Resolved, resolve, resolve_owned};
+use crate::scan::{ReadOptions, scan_roots};
+use crate::watch::{self, Message};
+use crate::{ConfigError, Discovery, DiscoveryConfig, DiscoveryError, DiscoveryEvent};
+
+type ErrorHandler = dyn Fn(&DiscoveryError) + Send + Sync;
+
+/// The largest event buffer per subscriber (a larger configured capacity is
+/// lowered to this; the buffer is allocated up front).
+const MAX_EVENT_CAPACITY: usize = 1 << 16;
+
+/// What the engine and its worker share.
+pub(crate) struct Shared {
+    pub(crate) config: Compiled,
+    sender: Mutex<Option<broadcast::Sender<DiscoveryEvent>>>,
+    handler: RwLock<Option<Arc<ErrorHandler>>>,
+    current: Mutex<Arc<Discovery>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Hands an error to the error handler, or logs it when there is none.
+    pub(crate) fn report(&self, error: &DiscoveryError) {
+        let handler = self
+            .handler
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match handler {
+            Some(handler) => handler(error),
+            None => tracing::warn!(error = %error.to_string_with_causes(), "discovery error"),
+        }
+    }
+
+    /// Makes `current` the state and sends `events`, under one lock, so a
+    /// subscriber that reads [`DiscoveryEngine::current`] sees a state no
+    /// older than the events it has received.
+    pub(crate) fn publish(&self, events: Vec<DiscoveryEvent>, current: Arc<Discovery>) {
+        let sender = lock(&self.sender);
+        *lock(&self.current) = current;
+        for event in events {
+            tracing::debug!(?event, "discovery event");
+            if let Some(sender) = sender.as_ref() {
+                // An error only means there is no subscriber right now.
+                let _ = sender.send(event);
+            }
+        }
+    }
+
+    /// Sends one event without changing the state.
+    pub(crate) fn send(&self, event: DiscoveryEvent) {
+        tracing::debug!(?event, "discovery event");
+        if let Some(sender) = lock(&self.sender).as_ref() {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Reports the errors of `new` that `old` did not have.
+    pub(crate) fn report_new_errors(&self, old: &Discovery, new: &Discovery) {
+        if new.errors.is_empty() {
+            return;
+        }
+        let known: std::collections::HashSet<String> = old
+            .errors
+            .iter()
+            .map(|e| e.to_string_with_causes())
+            .collect();
+        for error in &new.errors {
+            if !known.contains(&error.to_string_with_causes()) {
+                self.report(error);
+            }
+        }
+    }
+}
+
+enum State {
+    Idle,
+    Starting,
+    Running {
+        messages: std::sync::mpsc::Sender<Message>,
+        worker: JoinHandle<()>,
+    },
+    Stopped,
+}
+
+/// Discovery with events: scans the configured directories, keeps watching
+/// them (in watch mode) and sends a [`DiscoveryEvent`] for every change to
+/// every subscriber.
+///
+/// Subscribe before [`start`](Self::start) to receive the first scan as
+/// events too (`Discovered` for each plugin found, and so on); subscribe
+/// later and read [`current`](Self::current) for the state so far.
+/// Dropping the engine stops it.
+pub struct DiscoveryEngine {
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for DiscoveryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryEngine")
+            .field("config", &self.shared.config.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`DiscoveryEngine::start`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The engine was started before (an engine runs once).
+    #[error("the discovery engine was already started")]
+    AlreadyStarted,
+    /// The watch thread could not be created.
+    #[error("cannot start the watch thread")]
+    Thread(#[source] std::io::Error),
+}
+
+impl DiscoveryEngine {
+    /// An engine for `config`, not started yet. Fails when a glob or
+    /// manifest name of the configuration is invalid.
+    pub fn new(config: DiscoveryConfig) -> Result<DiscoveryEngine, ConfigError> {
+        let compiled = Compiled::new(config)?;
+        let capacity = compiled.config.event_capacity.clamp(1, MAX_EVENT_CAPACITY);
+        let (sender, _) = broadcast::channel(capacity);
+        Ok(DiscoveryEngine {
+            shared: Arc::new(Shared {
+                config: compiled,
+                sender: Mutex::new(Some(sender)),
+                handler: RwLock::new(None),
+                current: Mutex::new(Arc::new(Discovery::default())),
+            }),
+            state: Mutex::new(State::Idle),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.shared.config.config
+    }
+
+    /// Sets the function that receives every discovery error (an unreadable
+    /// directory or manifest, a symlink loop, a watcher failure), with its
+    /// path and its source. Without one, errors are logged through
+    /// `tracing`. In watch mode an error is handed over when it first
+    /// appears, not again at each rescan. The handler runs on the thread
+    /// that found the error: keep it short.
+    pub fn set_error_handler<F>(&self, handler: F)
+    where
+        F: Fn(&DiscoveryError) + Send + Sync + 'static,
+    {
+        *self
+            .shared
+            .handler
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(handler));
+    }
+
+    /// A new subscription to the events. After [`stop`](Self::stop) it
+    /// reports [`RecvError::Closed`](crate::RecvError::Closed) at once.
+    pub fn subscribe(&self) -> Subscription {
+        match lock(&self.shared.sender).as_ref() {
+            Some(sender) => Subscription::new(sender.subscribe()),
+            None => Subscription::new(broadcast::channel(1).1),
+        }
+    }
+
+    /// Scans once and returns what it found, without events; errors also go
+    /// to the error handler. Works whether or not the engine is started.
+    pub fn discover(&self) -> Discovery {
+        let entries = scan_roots(&self.shared.config, ReadOptions::default());
+        let resolved = resolve_owned(&self.shared.config, entries);
+        for error in &resolved.discovery.errors {
+            self.shared.report(error);
+        }
+        Arc::unwrap_or_clone(resolved.discovery)
+    }
+
+    /// The state as of the last event sent (empty before
+    /// [`start`](Self::start)).
+    pub fn current(&self) -> Arc<Discovery> {
+        lock(&self.shared.current).clone()
+    }
+
+    /// Starts discovery: sets up the watcher (in watch mode, so nothing
+    /// that changes during the first scan is missed), scans, and sends the
+    /// first scan's events. In watch mode a thread then keeps watching until
+    /// [`stop`](Self::stop); otherwise the event stream ends here.
+    pub fn start(&self) -> Result<(), StartError> {
+        {
+            let mut state = lock(&self.state);
+            if !matches!(*state, State::Idle) {
+                return Err(StartError::AlreadyStarted);
+            }
+            // Not holding the lock from here: an error handler may call `stop`.
+            *state = State::Starting;
+        }
+        let shared = &self.shared;
+        let watching = shared.config.config.watch;
+        let (messages, inbox) = std::sync::mpsc::channel();
+        let backend = watching.then(|| watch::start_backend(shared, messages.clone()));
+
+        let options = ReadOptions {
+            stamp_artifacts: watching,
+        };
+        let entries = scan_roots(&shared.config, options);
+        let resolved = resolve(&shared.config, &entries);
+        shared.report_new_errors(&Discovery::default(), &resolved.discovery);
+        let events = diff(&Resolved::default(), &resolved);
+        shared.publish(events, resolved.discovery.clone());
+
+        let Some(backend) = backend else {
+            self.stop();
+            return Ok(());
+        };
+        let worker = watch::Worker::new(Arc::clone(shared), inbox, backend, entries, resolved);
+        let spawned = std::thread::Builder::new()
+            .name("plugkit-discovery".into())
+            .spawn(move || worker.run());
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(error) => {
+                self.stop();
+                return Err(StartError::Thread(error));
+            }
+        };
+        let mut state = lock(&self.state);
+        if matches!(*state, State::Stopped) {
+            // Stopped while starting.
+            drop(state);
+            let _ = messages.send(Message::Shutdown);
+            let _ = handle.join();
+            return Ok(());
+        }
+        *state = State::Running {
+            messages,
+            worker: handle,
+        };
+        Ok(())
+    }
+
+    /// Stops watching and ends the event stream: subscribers receive the
+    /// events already sent, then [`RecvError::Closed`](crate::RecvError::Closed).
+    /// Idempotent.
+    pub fn stop(&self) {
+        let state = std::mem::replace(&mut *lock(&self.state), State::Stopped);
+        if let State::Running { messages, worker } = state {
+            let _ = messages.send(Message::Shutdown);
+            // From the worker itself (an error handler calling `stop`), the
+            // worker ends once the handler returns; waiting would deadlock.
+            if worker.thread().id() != std::thread::current().id() {
+                let _ = worker.join();
+            }
+        }
+        lock(&self.shared.sender).take();
+    }
+}
+
+#[cfg(test)]
+impl DiscoveryEngine {
+    pub(crate) fn shared_for_tests(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+}
+
+impl Drop for DiscoveryEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Scans the configured directories once: the convenience form of
+/// [`DiscoveryEngine::discover`]. Errors are in [`Discovery::errors`] (and
+/// logged through `tracing`).
+pub fn discover(config: &DiscoveryConfig) -> Result<Discovery, ConfigError> {
+    Ok(DiscoveryEngine::new(config.clone())?.discover())
+}

@@ -1,0 +1,133 @@
+//! [`DiscoveryError`]: a path discovery could not read, a symlink loop, or
+//! a watcher failure. None of them stops a scan.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Something discovery could not look at. Each names its path; IO and
+/// watcher errors keep their cause as [`source`](std::error::Error::source).
+///
+/// Errors are cheap to clone (their sources are shared), so the same error
+/// can be kept in a [`Discovery`](crate::Discovery) and handed to an
+/// error handler.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// A directory (a search directory or one below it) cannot be listed.
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: Arc<io::Error>,
+    },
+    /// A manifest file cannot be read.
+    ReadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why.
+        source: Arc<io::Error>,
+    },
+    /// A path with a manifest's name is not a regular file (a FIFO, a
+    /// socket, a device); it is not opened, so it cannot block a scan.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Following symlinks, a link leads back to a directory it is in.
+    SymlinkLoop {
+        /// The link.
+        path: PathBuf,
+        /// The directory it leads back to.
+        ancestor: PathBuf,
+    },
+    /// The file watcher reported a failure (the directories are still
+    /// watched, by polling when the native watcher gave up).
+    Watch {
+        /// The path it is about, when it says.
+        path: Option<PathBuf>,
+        /// Why.
+        source: Arc<notify::Error>,
+    },
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiscoveryError::ReadDir { path, .. } => {
+                write!(f, "cannot read directory {}", path.display())
+            }
+            DiscoveryError::ReadManifest { path, .. } => {
+                write!(f, "cannot read manifest {}", path.display())
+            }
+            DiscoveryError::NotAFile { path } => {
+                write!(f, "{} is not a regular file", path.display())
+            }
+            DiscoveryError::SymlinkLoop { path, ancestor } => write!(
+                f,
+                "symlink loop: {} leads back to {}",
+                path.display(),
+                ancestor.display()
+            ),
+            DiscoveryError::Watch { path: None, .. } => f.write_str("file watcher failed"),
+            DiscoveryError::Watch {
+                path: Some(path), ..
+            } => write!(f, "file watcher failed at {}", path.display()),
+        }
+    }
+}
+
+/// The source is the underlying `std::io::Error` or `notify::Error` itself
+/// (not the `Arc` that shares it), so it can be downcast.
+impl std::error::Error for DiscoveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DiscoveryError::ReadDir { source, .. }
+            | DiscoveryError::ReadManifest { source, .. } => Some(&**source),
+            DiscoveryError::Watch { source, .. } => Some(&**source),
+            DiscoveryError::NotAFile { .. } | DiscoveryError::SymlinkLoop { .. } => None,
+        }
+    }
+}
+
+impl DiscoveryError {
+    /// The path the error is about, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            DiscoveryError::ReadDir { path, .. }
+            | DiscoveryError::ReadManifest { path, .. }
+            | DiscoveryError::NotAFile { path }
+            | DiscoveryError::SymlinkLoop { path, .. } => Some(path),
+            DiscoveryError::Watch { path, .. } => path.as_deref(),
+        }
+    }
+
+    /// The error with its causes, joined by `: ` (as `anyhow` prints `{:#}`),
+    /// for one-line reports.
+    pub fn to_string_with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    pub(crate) fn watch(source: notify::Error) -> DiscoveryError {
+        DiscoveryError::Watch {
+            path: source.paths.first().cloned(),
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Two errors are the same report when they say the same thing about the
+/// same path (their sources are compared by their text).
+impl PartialEq for DiscoveryError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string_with_causes() == other.to_string_with_causes()
+    }
+}
