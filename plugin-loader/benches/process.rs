@@ -52,7 +52,7 @@ fn build_fixture(dir: &Path) -> PathBuf {
     staged
 }
 
-fn manifest(dir: &Path, pinned: bool) -> plugin_manifest::Manifest {
+fn manifest(pinned: bool) -> plugin_manifest::Manifest {
     let resources = if pinned {
         "resources:\n  max_cpu_cores: 1\n"
     } else {
@@ -151,7 +151,7 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         .build()
         .expect("runtime");
     let plugin = runtime
-        .block_on(ProcessLoader::new(ProcessConfig::default()).load(&manifest(dir, pinned), dir))
+        .block_on(ProcessLoader::new(ProcessConfig::default()).load(&manifest(pinned), dir))
         .expect("plugin loads");
     let mut echo = Echo::new();
     let mut buffer = Vec::new();
@@ -235,7 +235,7 @@ fn spawn(c: &mut Criterion, dir: &Path) {
         .enable_all()
         .build()
         .expect("runtime");
-    let manifest = manifest(dir, false);
+    let manifest = manifest(false);
     let loader = ProcessLoader::new(ProcessConfig::default());
     let mut group = c.benchmark_group("process-spawn");
     group.sample_size(10);
