@@ -109,7 +109,20 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     let lines = "1.2.3\t~1.2.0\n1.3.0\t~1.2.0\n1.0.0-beta.2\t>=1.0.0-beta <1.0.0\n0.9.9\t1.x || >=0.9.5 <0.9.9\nnot-a-version\t*\n";
     step(root, &exe, &["version", "check"], Some(lines), 0)?;
 
-    section("6. An application: resolve the example plugins, load them in order, call them");
+    section("6. Discovery: every plugin under a tree, the invalid manifests beside them");
+    step(root, &exe, &["discover", "examples/manifests"], None, 0)?;
+
+    section("7. Resolution with PubGrub: versions and load order, or why not");
+    step(root, &exe, &["resolve", "examples/manifests/good"], None, 0)?;
+    step(
+        root,
+        &exe,
+        &["resolve", "examples/manifests/good", "--want", "greeter@^2"],
+        None,
+        1,
+    )?;
+
+    section("8. An application: resolve the example plugins, load them in order, call them");
     crate::examples::run_host(root)?;
     println!("\ndemo: ok");
     Ok(())

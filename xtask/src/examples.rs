@@ -47,6 +47,25 @@ pub(crate) fn stage(root: &Path) -> Result<PathBuf> {
                 .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         }
     }
+    // The greeter again, as a child process (same code, other transport).
+    let process = root
+        .join("target")
+        .join("plugkit-examples")
+        .join("process-plugins")
+        .join("greeter");
+    std::fs::create_dir_all(&process)
+        .with_context(|| format!("cannot create {}", process.display()))?;
+    let copies = [
+        (
+            root.join("examples/greeter/process/plugin-manifest.yaml"),
+            process.join("plugin-manifest.yaml"),
+        ),
+        (built.join("greeter-plugin"), process.join("greeter-plugin")),
+    ];
+    for (from, to) in copies {
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
     Ok(plugins)
 }
 
@@ -54,7 +73,14 @@ pub(crate) fn stage(root: &Path) -> Result<PathBuf> {
 pub(crate) fn run_host(root: &Path) -> Result<()> {
     let plugins = stage(root)?;
     let host = root.join("target").join("debug").join("example-host");
-    let cache = root.join("target").join("plugkit-examples").join("cache");
-    println!("$ example-host {}", plugins.display());
-    crate::run(Command::new(host).arg(&plugins).arg(&cache))
+    let examples = root.join("target").join("plugkit-examples");
+    let cache = examples.join("cache");
+    let process = examples.join("process-plugins").join("greeter");
+    println!(
+        "$ example-host {} {} {}",
+        plugins.display(),
+        cache.display(),
+        process.display()
+    );
+    crate::run(Command::new(host).arg(&plugins).arg(&cache).arg(&process))
 }

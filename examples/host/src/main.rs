@@ -3,8 +3,12 @@
 //! calls them through the shared interface crate.
 //!
 //! ```text
-//! example-host PLUGIN_DIR [CACHE_DIR]
+//! example-host PLUGIN_DIR [CACHE_DIR [PROCESS_PLUGIN_DIR]]
 //! ```
+//!
+//! With a third argument, it also starts the plugin in that directory (the
+//! greeter again, built as an executable) as a child process and calls it
+//! the same way: one plugin code base, two transports.
 //!
 //! `cargo xtask demo` and `cargo xtask test` build the example plugins,
 //! stage them in `target/plugkit-examples/plugins/` and run this program.
@@ -13,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use plugkit::loader::{NativeLoader, NativePlugin};
+use plugkit::loader::{NativeLoader, NativePlugin, ProcessLoader};
 use plugkit::manifest::{MANIFEST_FILE_NAMES, Manifest};
 use plugkit::resolver::{Registry, ResolveOptions, Wanted, resolve};
 use plugkit_example_interface::{GetRequest, GreetReply, GreetRequest, SetRequest, methods};
@@ -21,11 +25,12 @@ use plugkit_example_interface::{GetRequest, GreetReply, GreetRequest, SetRequest
 fn main() -> Result<()> {
     let mut args = std::env::args_os().skip(1);
     let Some(plugin_dir) = args.next().map(PathBuf::from) else {
-        bail!("usage: example-host PLUGIN_DIR [CACHE_DIR]");
+        bail!("usage: example-host PLUGIN_DIR [CACHE_DIR [PROCESS_PLUGIN_DIR]]");
     };
     let cache_dir = args
         .next()
         .map_or_else(|| plugin_dir.join(".cache"), PathBuf::from);
+    let process_dir = args.next().map(PathBuf::from);
 
     let manifests = read_manifests(&plugin_dir)?;
     let mut registry = Registry::new();
@@ -82,7 +87,40 @@ fn main() -> Result<()> {
     for plugin in loaded.values() {
         plugin.shutdown()?;
     }
+    if let Some(dir) = process_dir {
+        call_process_plugin(&dir)?;
+    }
     Ok(())
+}
+
+/// Starts the process plugin in `dir`, greets through it, shuts it down.
+fn call_process_plugin(dir: &Path) -> Result<()> {
+    let path = dir.join("plugin-manifest.yaml");
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let manifest = plugkit::manifest::parse(&bytes, &path.display().to_string())?.manifest;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let plugin = ProcessLoader::default().load(&manifest, dir).await?;
+        println!(
+            "started {} {} as process {}",
+            plugin.name(),
+            plugin.version(),
+            plugin.pid().unwrap_or_default()
+        );
+        let reply: GreetReply = plugin
+            .call_typed(
+                methods::GREET,
+                &GreetRequest {
+                    name: "Ada".to_string(),
+                },
+            )
+            .await?;
+        println!("greeter {} (process): {:?}", reply.version, reply.text);
+        println!("stopped: {}", plugin.shutdown().await);
+        Ok(())
+    })
 }
 
 /// Every manifest under `dir`, one level of plugin directories deep, by name.
