@@ -23,10 +23,12 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{build_optimised, write_figure};
 use plugin_loader::{NativeLoader, NativePlugin, ResponseBuffer};
 use plugkit_example_interface::{GreetReply, GreetRequest};
 
@@ -41,27 +43,7 @@ struct Fixture {
 impl Fixture {
     /// Builds the plugins optimised and stages them with manifests.
     fn new() -> Fixture {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "--quiet",
-                "--profile",
-                "bench",
-                "-p",
-                "greeter-plugin",
-                "-p",
-                "fixture-panicky",
-            ])
-            .status()
-            .expect("cargo starts");
-        assert!(status.success(), "building the bench plugins failed");
-        let built = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"))
-            .join("release");
+        let built = build_optimised(&["greeter-plugin", "fixture-panicky"]);
         let dir = tempfile::tempdir().expect("temporary directory");
         for (name, version, library) in [
             ("greeter", "1.0.0", "libgreeter_plugin.so"),
@@ -132,15 +114,7 @@ fn load(c: &mut Criterion, fixture: &Fixture) {
         })
     });
     group.bench_function("plugkit:NativeLoader::load", |b| {
-        b.iter_custom(|iters| {
-            let n = iters.min(MAX_LOADS_PER_SAMPLE);
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(loader.load(&manifest, &plugin_dir).expect("loads"));
-            }
-            let elapsed = start.elapsed();
-            scaled(elapsed, n, iters)
-        })
+        b.iter_custom(|iters| time_loads(&loader, &manifest, &plugin_dir, iters))
     });
     group.finish();
 
@@ -167,16 +141,24 @@ fn load(c: &mut Criterion, fixture: &Fixture) {
         })
     });
     group.bench_function("plugkit:NativeLoader::load", |b| {
-        b.iter_custom(|iters| {
-            let n = iters.min(MAX_LOADS_PER_SAMPLE);
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(loader.load(&manifest, &plugin_dir).expect("loads"));
-            }
-            scaled(start.elapsed(), n, iters)
-        })
+        b.iter_custom(|iters| time_loads(&loader, &manifest, &plugin_dir, iters))
     });
     group.finish();
+}
+
+/// The time `iters` loads by the plugkit loader take (see `MAX_LOADS_PER_SAMPLE`).
+fn time_loads(
+    loader: &NativeLoader,
+    manifest: &plugin_manifest::Manifest,
+    dir: &Path,
+    iters: u64,
+) -> Duration {
+    let n = iters.min(MAX_LOADS_PER_SAMPLE);
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(loader.load(manifest, dir).expect("loads"));
+    }
+    scaled(start.elapsed(), n, iters)
 }
 
 /// The time `iters` loads take, from the time `n` of them took.
@@ -281,16 +263,6 @@ fn rss_kib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Appends one extra figure for `cargo xtask bench` (see xtask's bench docs).
-fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>, note: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugkit-bench");
-    let _ = std::fs::create_dir_all(&dir);
-    let line = serde_json::json!({"figure": figure, "value": value, "unit": unit, "baseline": baseline, "note": note});
-    let mut text = std::fs::read_to_string(dir.join("figures.jsonl")).unwrap_or_default();
-    text.push_str(&format!("{line}\n"));
-    let _ = std::fs::write(dir.join("figures.jsonl"), text);
 }
 
 fn reload_rss(fixture: &Fixture) {

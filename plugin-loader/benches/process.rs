@@ -22,31 +22,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
+use common::{build_optimised, write_figure};
 use plugin_loader::{ProcessConfig, ProcessLoader, ProcessPlugin};
 
 const IN_FLIGHT: [usize; 3] = [1, 4, 64];
 
 fn build_fixture(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--profile",
-            "bench",
-            "-p",
-            "fixture-process",
-        ])
-        .status()
-        .expect("cargo starts");
-    assert!(status.success(), "building the fixture failed");
-    let built = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("release")
-        .join("fixture-process");
+    let built = build_optimised(&["fixture-process"]).join("fixture-process");
     let staged = dir.join("fixture-process");
     std::fs::copy(built, &staged).expect("stage fixture");
     staged
@@ -120,15 +104,6 @@ async fn plugin_calls(plugin: &ProcessPlugin, iters: u64, n: usize) -> Duration 
     start
         .elapsed()
         .mul_f64(iters as f64 / (per_task * n as u64) as f64)
-}
-
-fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>, note: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugkit-bench");
-    let _ = std::fs::create_dir_all(&dir);
-    let line = serde_json::json!({"figure": figure, "value": value, "unit": unit, "baseline": baseline, "note": note});
-    let mut text = std::fs::read_to_string(dir.join("figures.jsonl")).unwrap_or_default();
-    text.push_str(&format!("{line}\n"));
-    let _ = std::fs::write(dir.join("figures.jsonl"), text);
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use plugin_loader::{CallError, LoadError};
 use plugkit_example_interface::{GetRequest, GreetReply, GreetRequest, SetRequest};
 use plugkit_sdk::{ErrorKind, Health};
-use support::{libraries, loader, stage};
+use support::{libraries, load_native, loader, stage};
 
 fn greet(plugin: &plugin_loader::NativePlugin, name: &str) -> GreetReply {
     plugin
@@ -23,16 +23,8 @@ fn greet(plugin: &plugin_loader::NativePlugin, name: &str) -> GreetReply {
 
 #[test]
 fn loads_a_plugin_and_calls_it_typed_and_raw() {
-    let staged = stage(
-        &libraries().path("kv-store-plugin"),
-        "kv-store",
-        "1.4.1",
-        "",
-    );
-    let (loader, _cache) = loader();
-    let store = loader
-        .load(&staged.manifest(), staged.path())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let store =
+        load_native("kv-store-plugin", "kv-store", "1.4.1", "").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.name(), "kv-store");
     assert_eq!(store.version().to_string(), "1.4.1");
     assert_eq!(store.capabilities(), ["kv:get", "kv:set"]);
@@ -323,11 +315,7 @@ fn load_errors_read_well() {
 
 #[test]
 fn a_panic_in_call_is_an_error_and_marks_the_plugin_failed() {
-    let staged = stage(&libraries().path("fixture-panicky"), "panicky", "1.0.0", "");
-    let (loader, _cache) = loader();
-    let plugin = loader
-        .load(&staged.manifest(), staged.path())
-        .expect("loads");
+    let plugin = load_native("fixture-panicky", "panicky", "1.0.0", "").expect("loads");
     assert_eq!(plugin.call("echo", b"ping").expect("echo"), b"ping");
     let error = plugin.call("panic", b"").expect_err("panic is an error");
     match &error {
@@ -351,16 +339,13 @@ fn a_panic_in_call_is_an_error_and_marks_the_plugin_failed() {
 
 #[test]
 fn a_panic_in_init_fails_the_load() {
-    let staged = stage(
-        &libraries().path("fixture-panicky"),
+    let error = load_native(
+        "fixture-panicky",
         "panicky",
         "1.0.0",
         "metadata:\n  panic_in_init: true\n",
-    );
-    let (loader, _cache) = loader();
-    let error = loader
-        .load(&staged.manifest(), staged.path())
-        .expect_err("init panics");
+    )
+    .expect_err("init panics");
     match &error {
         LoadError::Init {
             plugin,
@@ -376,16 +361,13 @@ fn a_panic_in_init_fails_the_load() {
 
 #[test]
 fn a_panic_in_health_is_an_error_and_marks_the_plugin_failed() {
-    let staged = stage(
-        &libraries().path("fixture-panicky"),
+    let plugin = load_native(
+        "fixture-panicky",
         "panicky",
         "1.0.0",
         "metadata:\n  panic_in_health: true\n",
-    );
-    let (loader, _cache) = loader();
-    let plugin = loader
-        .load(&staged.manifest(), staged.path())
-        .expect("loads");
+    )
+    .expect("loads");
     let error = plugin.health().expect_err("health panics");
     assert!(
         error
@@ -398,18 +380,7 @@ fn a_panic_in_health_is_an_error_and_marks_the_plugin_failed() {
 
 #[test]
 fn many_threads_call_one_plugin_at_once() {
-    let staged = stage(
-        &libraries().path("kv-store-plugin"),
-        "kv-store",
-        "1.4.1",
-        "",
-    );
-    let (loader, _cache) = loader();
-    let store = Arc::new(
-        loader
-            .load(&staged.manifest(), staged.path())
-            .expect("loads"),
-    );
+    let store = Arc::new(load_native("kv-store-plugin", "kv-store", "1.4.1", "").expect("loads"));
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = Arc::clone(&store);

@@ -137,3 +137,16 @@ pub(crate) fn stage_process(
     std::fs::write(dir.path().join("plugin-manifest.yaml"), manifest).expect("write manifest");
     Staged { dir }
 }
+
+/// Stages `package`'s library with a manifest and loads it with a fresh
+/// loader (the staging and cache directories are not needed once loaded).
+pub(crate) fn load_native(
+    package: &str,
+    name: &str,
+    version: &str,
+    extra: &str,
+) -> Result<plugin_loader::NativePlugin, plugin_loader::LoadError> {
+    let staged = stage(&libraries().path(package), name, version, extra);
+    let (loader, _cache) = loader();
+    loader.load(&staged.manifest(), staged.path())
+}
