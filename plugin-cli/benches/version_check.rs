@@ -13,7 +13,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const LINES: usize = 1_000_000;
 
 fn input() -> Vec<u8> {
-    let constraints = ["^1.2.0", "~1.2.3", ">=1.0.0 <2.0.0", "1.x || >=3.0.0-rc.0", "*"];
+    let constraints = [
+        "^1.2.0",
+        "~1.2.3",
+        ">=1.0.0 <2.0.0",
+        "1.x || >=3.0.0-rc.0",
+        "*",
+    ];
     let mut text = String::with_capacity(LINES * 24);
     for i in 0..LINES {
         let version = format!("{}.{}.{}", i % 4, (i / 4) % 10, (i / 40) % 7);
@@ -51,8 +57,12 @@ fn version_check(c: &mut Criterion) {
     let input = input();
     let plugkit = env!("CARGO_BIN_EXE_plugkit");
     let mut group = c.benchmark_group("version-check-1M-lines");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
-    group.bench_function("baseline:cat", |b| b.iter(|| pipe_through("cat", &[], &input)));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("baseline:cat", |b| {
+        b.iter(|| pipe_through("cat", &[], &input))
+    });
     group.bench_function("plugkit:version-check", |b| {
         b.iter(|| pipe_through(plugkit, &["version", "check"], &input))
     });

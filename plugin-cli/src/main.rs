@@ -8,8 +8,11 @@
 //! as its issue specifies: the answer is the output, and only bad input is an
 //! error (exit 2).
 
+mod discover;
 mod manifest;
+mod resolve;
 mod version;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,12 @@ enum Command {
     /// Check versions against npm-style constraints.
     #[command(subcommand)]
     Version(version::Command),
+    /// Resolve the plugins found in directories: versions and load order.
+    Resolve(resolve::Args),
+    /// Find plugins in directories.
+    Discover(discover::Args),
+    /// Watch directories and print discovery events as they happen.
+    Watch(watch::Args),
 }
 
 /// Exit code of a negative answer.
@@ -43,6 +52,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Manifest(command) => manifest::run(command),
         Command::Version(command) => version::run(command),
+        Command::Resolve(args) => resolve::run(args),
+        Command::Discover(args) => discover::run(args),
+        Command::Watch(args) => watch::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,7 @@ use plugin_version::{Constraint, Version};
 
 /// A requirement that no available version satisfies, alone or together
 /// with the other requirements on the same plugin.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionConflict {
     pub(crate) plugin: Option<(String, Version)>,
     pub(crate) dependency: String,
@@ -42,6 +42,29 @@ impl VersionConflict {
     /// Every version of the dependency in the registry, oldest first.
     pub fn available(&self) -> &[Version] {
         &self.available
+    }
+}
+
+impl VersionConflict {
+    fn key(&self) -> (Option<&(String, Version)>, &str, &str, &[Version]) {
+        (
+            self.plugin.as_ref(),
+            &self.dependency,
+            self.constraint.as_str(),
+            &self.available,
+        )
+    }
+}
+
+impl PartialOrd for VersionConflict {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for VersionConflict {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -107,7 +130,7 @@ impl Failure {
     }
 
     /// One line for an error message.
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.missing_wanted.is_empty() {
             let names: Vec<&str> = self.missing_wanted.iter().map(String::as_str).collect();
@@ -208,7 +231,9 @@ pub enum CancelReason {
 impl fmt::Display for CancelReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CancelReason::StepLimit(max) => write!(f, "the limit of {max} solver steps was reached"),
+            CancelReason::StepLimit(max) => {
+                write!(f, "the limit of {max} solver steps was reached")
+            }
             CancelReason::TimeLimit(limit) => {
                 write!(f, "the time limit of {} ms was reached", limit.as_millis())
             }

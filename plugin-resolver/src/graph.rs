@@ -232,42 +232,54 @@ pub(crate) fn layout(graph: &Graph, components: &[Vec<usize>]) -> Layout {
     for &(from, to) in &optional {
         with_all[group_of[from]].push(group_of[to]);
     }
-    let edges = if topological(&with_all).is_some() {
-        with_all
-    } else {
-        let mut edges = edges;
-        for &(from, to) in &optional {
-            let (gf, gt) = (group_of[from], group_of[to]);
-            if edges[gf].contains(&gt) {
-                continue;
-            }
-            if reaches(&edges, gt, gf) {
-                ignored.push((from, to));
-            } else {
-                edges[gf].push(gt);
-            }
+    if !optional.is_empty() {
+        for list in &mut with_all {
+            list.sort_unstable();
+            list.dedup();
         }
-        edges
+    }
+    let groups_in_order = |order: Vec<usize>| -> Vec<Vec<usize>> {
+        order.into_iter().map(|g| groups[g].clone()).collect()
     };
-    let order = topological(&edges).unwrap_or_else(|| (0..count).collect());
+    let order = match topological(&with_all) {
+        Some(order) => order,
+        None => {
+            let mut edges = edges;
+            for &(from, to) in &optional {
+                let (gf, gt) = (group_of[from], group_of[to]);
+                if edges[gf].contains(&gt) {
+                    continue;
+                }
+                if reaches(&edges, gt, gf) {
+                    ignored.push((from, to));
+                } else {
+                    edges[gf].push(gt);
+                }
+            }
+            for list in &mut edges {
+                list.sort_unstable();
+                list.dedup();
+            }
+            topological(&edges).unwrap_or_else(|| (0..count).collect())
+        }
+    };
     Layout {
-        groups: order.into_iter().map(|g| groups[g].clone()).collect(),
+        groups: groups_in_order(order),
         ignored_optional: ignored,
     }
 }
 
-/// Kahn's algorithm over "depends on" edges: dependencies first, ties to the
-/// smallest index. `None` if the edges contain a cycle.
+/// Kahn's algorithm over "depends on" edges (each list sorted, without
+/// duplicates): dependencies first, ties to the smallest index. `None` if
+/// the edges contain a cycle.
 fn topological(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
     let count = edges.len();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
     let mut pending = vec![0usize; count];
     for (from, targets) in edges.iter().enumerate() {
-        let mut seen: Vec<usize> = targets.clone();
-        seen.sort_unstable();
-        seen.dedup();
-        pending[from] = seen.len();
-        for to in seen {
+        // Lists are sorted and deduplicated by the caller.
+        pending[from] = targets.len();
+        for &to in targets {
             dependents[to].push(from);
         }
     }
@@ -373,7 +385,10 @@ mod tests {
     #[test]
     fn components_of_a_dag_are_single_nodes_dependencies_first() {
         let g = graph(3, &[(0, 1), (1, 2)], &[]);
-        assert_eq!(strongly_connected(&g.required), vec![vec![2], vec![1], vec![0]]);
+        assert_eq!(
+            strongly_connected(&g.required),
+            vec![vec![2], vec![1], vec![0]]
+        );
     }
 
     #[test]
@@ -382,7 +397,10 @@ mod tests {
         let g = graph(4, &[(0, 1), (1, 2), (2, 0), (2, 3)], &[]);
         let components = strongly_connected(&g.required);
         assert_eq!(components, vec![vec![3], vec![0, 1, 2]]);
-        assert_eq!(covering_cycles(&g.required, &components), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            covering_cycles(&g.required, &components),
+            vec![vec![0, 1, 2]]
+        );
     }
 
     #[test]
@@ -390,11 +408,17 @@ mod tests {
         // 2 -> 0 -> 1 -> 2 written from 0: 0 -> 1 -> 2
         let g = graph(3, &[(2, 0), (0, 1), (1, 2)], &[]);
         let components = strongly_connected(&g.required);
-        assert_eq!(covering_cycles(&g.required, &components), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            covering_cycles(&g.required, &components),
+            vec![vec![0, 1, 2]]
+        );
         // reversed direction: 0 -> 2 -> 1 -> 0
         let g = graph(3, &[(0, 2), (2, 1), (1, 0)], &[]);
         let components = strongly_connected(&g.required);
-        assert_eq!(covering_cycles(&g.required, &components), vec![vec![0, 2, 1]]);
+        assert_eq!(
+            covering_cycles(&g.required, &components),
+            vec![vec![0, 2, 1]]
+        );
     }
 
     #[test]
@@ -414,7 +438,7 @@ mod tests {
         // 0 -> 2, 1 -> 2 ; 3 alone
         let g = graph(4, &[(0, 2), (1, 2)], &[]);
         let components = strongly_connected(&g.required);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups, vec![vec![2], vec![0], vec![1], vec![3]]);
     }
 
@@ -423,7 +447,7 @@ mod tests {
         // optional 0 -> 3 puts 3 before 0
         let g = graph(4, &[], &[(0, 3)]);
         let components = strongly_connected(&g.required);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups, vec![vec![1], vec![2], vec![3], vec![0]]);
         assert!(layout.ignored_optional.is_empty());
     }
@@ -433,13 +457,13 @@ mod tests {
         // required 1 -> 0, optional 0 -> 1 closes a cycle and is ignored.
         let g = graph(2, &[(1, 0)], &[(0, 1)]);
         let components = strongly_connected(&g.required);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups, vec![vec![0], vec![1]]);
         assert_eq!(layout.ignored_optional, vec![(0, 1)]);
         // two optional edges in a cycle: the first by (from, to) is kept.
         let g = graph(2, &[], &[(0, 1), (1, 0)]);
         let components = strongly_connected(&g.required);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups, vec![vec![1], vec![0]]);
         assert_eq!(layout.ignored_optional, vec![(1, 0)]);
     }
@@ -448,7 +472,7 @@ mod tests {
     fn layout_groups_cycle_members() {
         let g = graph(4, &[(0, 1), (1, 0), (2, 0), (3, 2)], &[]);
         let components = strongly_connected(&g.required);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups, vec![vec![0, 1], vec![2], vec![3]]);
     }
 
@@ -471,7 +495,7 @@ mod tests {
         assert_eq!(components.len(), 1);
         let cycles = covering_cycles(&g.required, &components);
         assert_eq!(cycles[0].len(), n);
-        let layout = layout(&g, &components);
+        let layout = super::layout(&g, &components);
         assert_eq!(layout.groups.len(), 1);
     }
 }

@@ -13,20 +13,25 @@ use plugin_version::{Constraint, ConstraintError, Version, VersionPolicy};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Wanted {
     name: Arc<str>,
-    constraint: Constraint,
+    constraint: Option<Constraint>,
 }
 
 impl Wanted {
-    /// Any (non-pre-release) version of `name`.
+    /// Any version of `name` the policy admits: every release, and every
+    /// pre-release too when the policy allows pre-releases. (The constraint
+    /// `*` is narrower: like npm, it matches no pre-release.)
     pub fn new(name: impl Into<Arc<str>>) -> Self {
-        Wanted::with_constraint(name, Constraint::any())
+        Wanted {
+            name: name.into(),
+            constraint: None,
+        }
     }
 
     /// A version of `name` matching `constraint`.
     pub fn with_constraint(name: impl Into<Arc<str>>, constraint: Constraint) -> Self {
         Wanted {
             name: name.into(),
-            constraint,
+            constraint: Some(constraint),
         }
     }
 
@@ -35,18 +40,17 @@ impl Wanted {
         &self.name
     }
 
-    /// The versions accepted.
-    pub fn constraint(&self) -> &Constraint {
-        &self.constraint
+    /// The versions accepted; `None` for any version (see [`Wanted::new`]).
+    pub fn constraint(&self) -> Option<&Constraint> {
+        self.constraint.as_ref()
     }
 }
 
 impl fmt::Display for Wanted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.constraint.as_str() == "*" {
-            f.write_str(&self.name)
-        } else {
-            write!(f, "{}@{}", self.name, self.constraint)
+        match &self.constraint {
+            None => f.write_str(&self.name),
+            Some(constraint) => write!(f, "{}@{}", self.name, constraint),
         }
     }
 }
@@ -62,20 +66,20 @@ pub enum WantedParseError {
         input: String,
     },
     /// The constraint after the `@` is invalid.
-    #[error("invalid constraint in `{input}`")]
+    #[error("invalid constraint in `{input}`: {error}")]
     Constraint {
         /// The text given.
         input: String,
         /// What is wrong with the constraint.
-        #[source]
-        source: ConstraintError,
+        error: ConstraintError,
     },
 }
 
 impl FromStr for Wanted {
     type Err = WantedParseError;
 
-    /// Parses `NAME` or `NAME@CONSTRAINT` (the `plugkit resolve --want` syntax).
+    /// Parses `NAME` (any version, see [`Wanted::new`]) or
+    /// `NAME@CONSTRAINT` (the `plugkit resolve --want` syntax).
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let (name, constraint) = match input.split_once('@') {
             Some((name, constraint)) => (name.trim(), Some(constraint)),
@@ -90,9 +94,9 @@ impl FromStr for Wanted {
             None => Ok(Wanted::new(name)),
             Some(text) => Constraint::parse(text)
                 .map(|constraint| Wanted::with_constraint(name, constraint))
-                .map_err(|source| WantedParseError::Constraint {
+                .map_err(|error| WantedParseError::Constraint {
                     input: input.to_owned(),
-                    source,
+                    error,
                 }),
         }
     }

@@ -3,8 +3,9 @@
 //! is applied inside every range, and every solver step spends from a
 //! [`Budget`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,7 @@ pub(crate) fn root_version() -> Version {
 pub(crate) struct Universe<'r> {
     pub(crate) registry: &'r Registry,
     extra: Vec<Arc<str>>,
+    extra_index: std::collections::HashMap<Arc<str>, usize>,
     /// The loaded version of each plugin, by id (for the policy).
     current: Vec<Option<Version>>,
 }
@@ -68,6 +70,7 @@ impl<'r> Universe<'r> {
         Universe {
             registry,
             extra: Vec::new(),
+            extra_index: std::collections::HashMap::new(),
             current: loaded,
         }
     }
@@ -79,11 +82,26 @@ impl<'r> Universe<'r> {
             return Pkg(id);
         }
         let base = self.registry.plugins().len();
-        if let Some(at) = self.extra.iter().position(|extra| &**extra == name) {
+        if let Some(&at) = self.extra_index.get(name) {
             return Pkg(to_id(base + at));
         }
+        self.extra_index.insert(name.into(), self.extra.len());
         self.extra.push(name.into());
         Pkg(to_id(base + self.extra.len() - 1))
+    }
+
+    /// Number of package ids in use (registry plugins and extra names).
+    pub(crate) fn len(&self) -> usize {
+        self.registry.plugins().len() + self.extra.len()
+    }
+
+    /// The name as a shared string (cheap to clone into results).
+    pub(crate) fn shared_name(&self, pkg: Pkg) -> Arc<str> {
+        let plugins = self.registry.plugins();
+        match plugins.get(pkg.0 as usize) {
+            Some(plugin) => plugin.name.clone(),
+            None => self.name(pkg).into(),
+        }
     }
 
     pub(crate) fn name(&self, pkg: Pkg) -> &str {
@@ -129,8 +147,14 @@ fn to_id(index: usize) -> PluginId {
 /// Why the root depends on a package.
 #[derive(Debug, Clone)]
 pub(crate) enum Origin {
-    /// The caller wants it.
-    Wanted(Constraint),
+    /// The caller wants it: the constraint as written (`*` for any
+    /// version), the range it stands for under the policy, and whether it
+    /// was "any version" (a name without a constraint).
+    Wanted {
+        constraint: Constraint,
+        range: VersionRanges,
+        any: bool,
+    },
     /// An earlier pass selected it at this version, which must not change.
     Pinned(Version),
     /// A selected plugin names it as an optional dependency.
@@ -139,6 +163,18 @@ pub(crate) enum Origin {
         version: Version,
         constraint: Constraint,
     },
+}
+
+impl Origin {
+    /// The constraint the caller or a plugin wrote, if any.
+    pub(crate) fn constraint(&self) -> Option<&Constraint> {
+        match self {
+            Origin::Wanted { constraint, .. } | Origin::Optional { constraint, .. } => {
+                Some(constraint)
+            }
+            Origin::Pinned(_) => None,
+        }
+    }
 }
 
 /// One dependency of the virtual root.
@@ -184,7 +220,7 @@ impl Budget {
             return Err(Stop::Steps);
         }
         // Reading the clock costs more than a cheap step; every 16 is plenty.
-        if steps % 16 == 0
+        if steps.is_multiple_of(16)
             && let Some(limit) = self.limit
             && self.started.elapsed() > limit
         {
@@ -202,24 +238,37 @@ impl Budget {
     }
 }
 
+/// What the policy admits of each constraint text, for plugins not loaded
+/// now (for those, it depends on the text alone). Registries repeat a few
+/// constraint texts many times, so this saves most of the range building.
+pub(crate) type RangeCache<'r> = RefCell<HashMap<&'r str, VersionRanges>>;
+
 /// The dependency provider of one attempt.
-pub(crate) struct Provider<'a> {
-    pub(crate) universe: &'a Universe<'a>,
+pub(crate) struct Provider<'a, 'r> {
+    pub(crate) universe: &'a Universe<'r>,
     pub(crate) policy: &'a VersionPolicy,
     pub(crate) root: &'a [RootDep],
     pub(crate) budget: &'a Budget,
+    pub(crate) cache: &'a RangeCache<'r>,
 }
 
-impl Provider<'_> {
+impl<'r> Provider<'_, 'r> {
     /// The range pubgrub sees for a dependency: the constraint with the
     /// policy applied inside it.
-    pub(crate) fn admissible(&self, to: Pkg, constraint: &Constraint) -> VersionRanges {
-        self.policy
-            .admissible(constraint, self.universe.current(to))
+    fn admissible(&self, to: Pkg, constraint: &'r Constraint) -> VersionRanges {
+        let current = self.universe.current(to);
+        if current.is_some() {
+            return self.policy.admissible(constraint, current);
+        }
+        let mut cache = self.cache.borrow_mut();
+        cache
+            .entry(constraint.as_str())
+            .or_insert_with(|| self.policy.admissible(constraint, None))
+            .clone()
     }
 }
 
-impl DependencyProvider for Provider<'_> {
+impl<'r> DependencyProvider for Provider<'_, 'r> {
     type P = Pkg;
     type V = Version;
     type VS = VersionRanges;
@@ -259,14 +308,24 @@ impl DependencyProvider for Provider<'_> {
             let version = root_version();
             return Ok(range.contains(&version).then_some(version));
         }
-        Ok(self
+        // The newest release in range; the newest pre-release only when no
+        // release fits.
+        let mut prerelease = None;
+        for version in self
             .universe
             .entries(*package)
             .iter()
             .rev()
             .map(Entry::version)
-            .find(|version| range.contains(version))
-            .cloned())
+        {
+            if range.contains(version) {
+                if version.pre.is_empty() {
+                    return Ok(Some(version.clone()));
+                }
+                prerelease = prerelease.or(Some(version));
+            }
+        }
+        Ok(prerelease.cloned())
     }
 
     fn get_dependencies(
@@ -282,7 +341,8 @@ impl DependencyProvider for Provider<'_> {
                     .collect(),
             ));
         }
-        let Some(entry) = self.universe.entry(*package, version) else {
+        let universe: &Universe<'r> = self.universe;
+        let Some(entry) = universe.entry(*package, version) else {
             return Ok(Dependencies::Unavailable(
                 "this version is not in the registry".to_owned(),
             ));

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use plugin_manifest::Manifest;
 use plugin_version::{Constraint, Version};
@@ -146,6 +146,17 @@ pub enum RegistryError {
         /// Its version.
         version: Version,
     },
+    /// A candidate lists one dependency twice (in either list), as a
+    /// manifest may not.
+    #[error("{name} {version} lists the dependency {dependency} more than once")]
+    DuplicateDependency {
+        /// The plugin.
+        name: String,
+        /// Its version.
+        version: Version,
+        /// The dependency listed twice.
+        dependency: String,
+    },
     /// A candidate or a dependency without a name.
     #[error("a plugin name is empty (in {candidate})")]
     EmptyName {
@@ -161,7 +172,8 @@ pub(crate) type PluginId = u32;
 #[derive(Debug, Clone)]
 pub(crate) struct Edge {
     pub(crate) to: PluginId,
-    pub(crate) constraint: Constraint,
+    /// Shared with every resolution that reports this edge.
+    pub(crate) constraint: Arc<Constraint>,
 }
 
 /// One version of a plugin, with interned dependencies.
@@ -209,6 +221,8 @@ pub struct Registry {
     index: HashMap<Arc<str>, PluginId>,
     plugins: Vec<Plugin>,
     candidates: usize,
+    /// The position of each plugin id in name order, computed on demand.
+    ranks: OnceLock<Vec<u32>>,
 }
 
 impl Registry {
@@ -217,11 +231,8 @@ impl Registry {
         Registry::default()
     }
 
-    /// Adds one candidate.
-    ///
-    /// An optional dependency on a plugin that the candidate also requires is
-    /// dropped (the requirement wins). Several requirements on one plugin
-    /// must all hold.
+    /// Adds one candidate. As in a manifest, a candidate may not depend on
+    /// itself nor list one dependency twice (as required, optional, or both).
     pub fn add(&mut self, candidate: Candidate) -> Result<(), RegistryError> {
         let shown = || format!("{} {}", candidate.name, candidate.version);
         if candidate.name.is_empty()
@@ -244,6 +255,21 @@ impl Registry {
                 version: candidate.version.clone(),
             });
         }
+        let mut listed: Vec<&str> = candidate
+            .required
+            .iter()
+            .chain(&candidate.optional)
+            .map(|dep| &*dep.name)
+            .collect();
+        listed.sort_unstable();
+        if let Some(pair) = listed.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(RegistryError::DuplicateDependency {
+                name: candidate.name.to_string(),
+                version: candidate.version.clone(),
+                dependency: pair[0].to_owned(),
+            });
+        }
+        self.ranks = OnceLock::new();
         let id = self.intern(&candidate.name);
         let position = match self.plugins[id as usize]
             .versions
@@ -262,20 +288,17 @@ impl Registry {
             .iter()
             .map(|dep| Edge {
                 to: self.intern(&dep.name),
-                constraint: dep.constraint.clone(),
+                constraint: Arc::new(dep.constraint.clone()),
             })
             .collect();
-        let mut optional: Vec<Edge> = Vec::new();
-        for dep in &candidate.optional {
-            let to = self.intern(&dep.name);
-            if required.iter().any(|edge| edge.to == to) {
-                continue;
-            }
-            optional.push(Edge {
-                to,
-                constraint: dep.constraint.clone(),
-            });
-        }
+        let optional: Vec<Edge> = candidate
+            .optional
+            .iter()
+            .map(|dep| Edge {
+                to: self.intern(&dep.name),
+                constraint: Arc::new(dep.constraint.clone()),
+            })
+            .collect();
         self.plugins[id as usize].versions.insert(
             position,
             Entry {
@@ -355,6 +378,19 @@ impl Registry {
 
     pub(crate) fn plugins(&self) -> &[Plugin] {
         &self.plugins
+    }
+
+    /// The position of every plugin id in name order.
+    pub(crate) fn name_ranks(&self) -> &[u32] {
+        self.ranks.get_or_init(|| {
+            let mut ids: Vec<usize> = (0..self.plugins.len()).collect();
+            ids.sort_unstable_by(|&a, &b| self.plugins[a].name.cmp(&self.plugins[b].name));
+            let mut ranks = vec![0u32; self.plugins.len()];
+            for (rank, id) in ids.into_iter().enumerate() {
+                ranks[id] = u32::try_from(rank).unwrap_or(u32::MAX);
+            }
+            ranks
+        })
     }
 
     fn intern(&mut self, name: &Arc<str>) -> PluginId {

@@ -20,7 +20,7 @@ pub(crate) type Ext = External<Pkg, VersionRanges, String>;
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     /// A fact from outside the solver: a dependency, a missing version.
-    External(Ext),
+    External(Box<Ext>),
     /// A conclusion from two earlier incompatibilities.
     Derived {
         terms: Vec<(Pkg, Term<VersionRanges>)>,
@@ -52,7 +52,7 @@ impl Tree {
             match current {
                 DerivationTree::External(external) => {
                     seen.insert(key, nodes.len());
-                    nodes.push(Node::External(external.clone()));
+                    nodes.push(Node::External(Box::new(external.clone())));
                 }
                 DerivationTree::Derived(derived) => {
                     let first: &PgTree = &derived.cause1;
@@ -110,24 +110,28 @@ impl Tree {
             let (terms, [a, b]) = (terms.clone(), *causes);
             let pick = |missing: usize, other: usize| -> Option<(Pkg, VersionRanges, usize)> {
                 match &self.nodes[missing] {
-                    Node::External(External::NoVersions(pkg, set)) => {
-                        Some((*pkg, set.clone(), other))
-                    }
-                    _ => None,
+                    Node::External(external) => match &**external {
+                        External::NoVersions(pkg, set) => Some((*pkg, set.clone(), other)),
+                        _ => None,
+                    },
+                    Node::Derived { .. } => None,
                 }
             };
             let Some((pkg, set, other)) = pick(a, b).or_else(|| pick(b, a)) else {
                 continue;
             };
             let replacement = match &self.nodes[other] {
-                Node::External(External::FromDependencyOf(p1, r1, p2, r2)) if *p1 == pkg => {
-                    Node::External(External::FromDependencyOf(
-                        *p1,
-                        r1.union(&set),
-                        *p2,
-                        r2.clone(),
-                    ))
-                }
+                Node::External(external) => match &**external {
+                    External::FromDependencyOf(p1, r1, p2, r2) if *p1 == pkg => {
+                        Node::External(Box::new(External::FromDependencyOf(
+                            *p1,
+                            r1.union(&set),
+                            *p2,
+                            r2.clone(),
+                        )))
+                    }
+                    _ => continue,
+                },
                 Node::Derived {
                     terms: other_terms,
                     causes,
@@ -186,7 +190,7 @@ impl Tree {
         self.reachable()
             .into_iter()
             .filter_map(|at| match &self.nodes[at] {
-                Node::External(external) => Some(external),
+                Node::External(external) => Some(&**external),
                 Node::Derived { .. } => None,
             })
             .collect()

@@ -1,0 +1,174 @@
+//! `plugkit resolve`: text and `--json` output and exit codes, on the
+//! fixture directories under `tests/fixtures/resolve/`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs `plugkit resolve ARGS` from this crate's directory, so fixture
+/// paths (and the paths in warnings) are short and stable.
+fn resolve(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plugkit"))
+        .arg("resolve")
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("plugkit runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// stdout, then stderr under a marker, for one snapshot.
+fn both(out: &Output) -> String {
+    format!("{}--- stderr ---\n{}", text(&out.stdout), text(&out.stderr))
+}
+
+fn json(out: &Output) -> Value {
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one JSON object: {stdout}");
+    serde_json::from_str(&stdout).expect("valid JSON")
+}
+
+const OK: &str = "tests/fixtures/resolve/ok";
+const CONFLICT: &str = "tests/fixtures/resolve/conflict";
+const CYCLE: &str = "tests/fixtures/resolve/cycle";
+const PRERELEASE: &str = "tests/fixtures/resolve/prerelease";
+
+#[test]
+fn resolves_every_plugin_found_and_warns_about_invalid_manifests() {
+    let out = resolve(&[OK]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!(both(&out));
+}
+
+#[test]
+fn json_success_is_one_object_with_the_documented_keys() {
+    let out = resolve(&[OK, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let value = json(&out);
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["selected"]["logging-service"], "1.4.0");
+    assert_eq!(
+        value["load_order"],
+        serde_json::json!(["logging-service", "metrics-service", "auth-service"])
+    );
+    assert_eq!(value["dropped"], serde_json::json!([]));
+    let warnings = value["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("broken/plugin-manifest.json")
+    );
+    insta::assert_snapshot!(serde_json::to_string_pretty(&value).unwrap());
+}
+
+#[test]
+fn wanted_plugins_and_constraints_narrow_the_resolution() {
+    let out = resolve(&[
+        OK,
+        "--want",
+        "auth-service@^1",
+        "--want",
+        "logging-service@<1.4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("logging-service 1.0.0"), "{stdout}");
+    // metrics-service needs logging >=1.2: left out, with a warning.
+    assert!(!stdout.contains("metrics-service"), "{stdout}");
+    assert!(text(&out.stderr).contains("loads without its optional dependency metrics-service"));
+}
+
+#[test]
+fn no_resolution_prints_the_explanation_and_exits_1() {
+    let out = resolve(&[CONFLICT]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(both(&out));
+}
+
+#[test]
+fn json_failure_is_one_object_with_the_structured_reasons() {
+    let out = resolve(&[CONFLICT, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let value = json(&out);
+    assert_eq!(value["ok"], false);
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .contains("auth-service 1.2.3 requires logging-service ^2")
+    );
+    assert_eq!(value["conflicts"][0]["plugin"], "auth-service");
+    assert_eq!(value["conflicts"][0]["constraint"], "^2");
+    assert_eq!(
+        value["conflicts"][0]["available"],
+        serde_json::json!(["1.0.0", "1.1.0"])
+    );
+    assert_eq!(value["unresolved"], serde_json::json!({}));
+    assert_eq!(value["cycles"], serde_json::json!([]));
+    insta::assert_snapshot!(serde_json::to_string_pretty(&value).unwrap());
+}
+
+#[test]
+fn a_missing_plugin_is_unresolved_in_json() {
+    let out = resolve(&[OK, "--want", "ghost", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let value = json(&out);
+    assert_eq!(value["missing_wanted"], serde_json::json!(["ghost"]));
+}
+
+#[test]
+fn best_effort_drops_what_cannot_load_and_says_why() {
+    let out = resolve(&[CONFLICT, "--best-effort"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!(both(&out));
+    let value = json(&resolve(&[CONFLICT, "--best-effort", "--json"]));
+    assert_eq!(value["dropped"][0]["name"], "auth-service");
+    assert!(
+        value["dropped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("logging-service")
+    );
+    assert_eq!(
+        value["load_order"],
+        serde_json::json!(["logging-service", "audit"])
+    );
+}
+
+#[test]
+fn cycles_fail_unless_allowed() {
+    let out = resolve(&[CYCLE, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["cycles"], serde_json::json!([["alpha", "beta"]]));
+    let out = resolve(&[CYCLE, "--allow-cycles"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    insta::assert_snapshot!(both(&out));
+}
+
+#[test]
+fn pre_releases_need_allow_prerelease() {
+    let out = resolve(&[PRERELEASE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("pre-releases are not allowed"));
+    let out = resolve(&[PRERELEASE, "--allow-prerelease", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json(&out)["selected"]["engine"], "2.0.0-rc.1");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let out = resolve(&["tests/fixtures/resolve/does-not-exist"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: cannot read directory"));
+    let out = resolve(&[OK, "--want", "auth@not a range"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid constraint in `auth@not a range`"));
+    let out = resolve(&[]);
+    assert_eq!(out.status.code(), Some(2));
+}

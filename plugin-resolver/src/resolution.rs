@@ -1,0 +1,283 @@
+//! A successful [`Resolution`]: the chosen versions, the dependency graph,
+//! the load order, and what was dropped or left out on the way.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use plugin_version::{Constraint, Version};
+
+use crate::error::{Failure, cycle_text};
+
+/// Whether an edge of the dependency graph is required or optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DependencyKind {
+    /// The plugin cannot load without it.
+    Required,
+    /// The plugin uses it when it is loaded.
+    Optional,
+}
+
+/// One edge of the resolved dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyEdge {
+    pub(crate) name: Arc<str>,
+    pub(crate) constraint: Arc<Constraint>,
+    pub(crate) kind: DependencyKind,
+}
+
+impl DependencyEdge {
+    /// The plugin depended on.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The versions the dependent accepts.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+
+    /// Required or optional.
+    pub fn kind(&self) -> DependencyKind {
+        self.kind
+    }
+}
+
+impl PartialOrd for DependencyEdge {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for DependencyEdge {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.name, self.kind, self.constraint.as_str()).cmp(&(
+            &other.name,
+            other.kind,
+            other.constraint.as_str(),
+        ))
+    }
+}
+
+/// Something worth telling about a resolution that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// An optional dependency is present, but no version of it fits: it is
+    /// left out, and the plugin loads without it.
+    OptionalLeftOut {
+        /// The plugin with the optional dependency.
+        plugin: String,
+        /// Its chosen version.
+        version: Version,
+        /// The optional dependency.
+        dependency: String,
+        /// The versions it accepts.
+        constraint: Constraint,
+        /// Why no version fits.
+        reason: String,
+    },
+    /// Required dependencies form a cycle; with
+    /// [`CircularDependencyMode::Allow`](crate::CircularDependencyMode::Allow)
+    /// its members load together as one group.
+    CycleLoadedTogether {
+        /// The members of the group, sorted.
+        members: Vec<String>,
+        /// The cycles among them, each in order (`[a, b]`: a requires b,
+        /// b requires a).
+        cycles: Vec<Vec<String>>,
+    },
+    /// An optional dependency closes a cycle, so the load order cannot put
+    /// it first; the plugin may load before it.
+    OptionalOrderIgnored {
+        /// The plugin with the optional dependency.
+        plugin: String,
+        /// The optional dependency, which (indirectly) depends on `plugin`.
+        dependency: String,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::OptionalLeftOut {
+                plugin,
+                version,
+                dependency,
+                constraint,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{plugin} {version} loads without its optional dependency {dependency}"
+                )?;
+                if constraint.as_str() != "*" {
+                    write!(f, " {constraint}")?;
+                }
+                write!(f, ": {reason}")
+            }
+            Warning::CycleLoadedTogether { members, cycles } => {
+                let cycles: Vec<String> = cycles.iter().map(|c| cycle_text(c)).collect();
+                write!(
+                    f,
+                    "required dependencies form a cycle ({}); {} load together as one group",
+                    cycles.join("; "),
+                    members.join(", ")
+                )
+            }
+            Warning::OptionalOrderIgnored { plugin, dependency } => write!(
+                f,
+                "{plugin} may load before its optional dependency {dependency}, which depends on {plugin}"
+            ),
+        }
+    }
+}
+
+/// Why best effort dropped a wanted plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The plugin cannot be loaded even on its own.
+    Unresolvable(Box<Failure>),
+    /// The plugin loads on its own, but not together with the plugins kept
+    /// (`with`: the kept wanted plugins the conflict involves).
+    Conflict {
+        /// The kept wanted plugins it conflicts with.
+        with: Vec<String>,
+        /// Why they cannot load together.
+        failure: Box<Failure>,
+    },
+}
+
+impl DropReason {
+    /// The structured failure behind the drop.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            DropReason::Unresolvable(failure) | DropReason::Conflict { failure, .. } => failure,
+        }
+    }
+
+    /// The step-by-step explanation.
+    pub fn explanation(&self) -> &str {
+        self.failure().explanation()
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Unresolvable(failure) => {
+                write!(f, "cannot be loaded: {}", failure.summary())
+            }
+            DropReason::Conflict { with, failure } => write!(
+                f,
+                "conflicts with {}: {}",
+                with.join(", "),
+                failure.summary()
+            ),
+        }
+    }
+}
+
+/// A wanted plugin that best effort left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub(crate) name: String,
+    pub(crate) reason: DropReason,
+}
+
+impl Dropped {
+    /// The wanted plugin.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Why it was dropped.
+    pub fn reason(&self) -> &DropReason {
+        &self.reason
+    }
+}
+
+impl fmt::Display for Dropped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.reason)
+    }
+}
+
+/// The outcome of [`resolve`](crate::resolve): a version for every plugin to
+/// load, the dependency graph between them, and the order to load them in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resolution {
+    pub(crate) selected: BTreeMap<Arc<str>, Version>,
+    pub(crate) edges: BTreeMap<Arc<str>, Vec<DependencyEdge>>,
+    pub(crate) groups: Vec<Vec<Arc<str>>>,
+    pub(crate) cycles: Vec<Vec<String>>,
+    pub(crate) dropped: Vec<Dropped>,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+impl Resolution {
+    /// The chosen version of every plugin to load, by name.
+    pub fn selected(&self) -> &BTreeMap<Arc<str>, Version> {
+        &self.selected
+    }
+
+    /// The chosen version of `name`, if it is loaded.
+    pub fn version(&self, name: &str) -> Option<&Version> {
+        self.selected.get(name)
+    }
+
+    /// Number of plugins to load.
+    pub fn len(&self) -> usize {
+        self.selected.len()
+    }
+
+    /// Whether nothing is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.selected.is_empty()
+    }
+
+    /// The dependencies of `name` among the loaded plugins, sorted by name:
+    /// every required one, and the optional ones that are loaded.
+    pub fn dependencies(&self, name: &str) -> &[DependencyEdge] {
+        self.edges.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every edge of the dependency graph, as `(dependent, edge)`, sorted.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &DependencyEdge)> {
+        self.edges
+            .iter()
+            .flat_map(|(from, edges)| edges.iter().map(move |edge| (&**from, edge)))
+    }
+
+    /// The plugins in load order: each after everything it requires, and
+    /// after its loaded optional dependencies unless that would close a
+    /// cycle; ties broken by name. Members of one load group (a cycle
+    /// allowed by [`CircularDependencyMode::Allow`](crate::CircularDependencyMode::Allow))
+    /// are adjacent, sorted by name.
+    pub fn load_order(&self) -> Vec<&str> {
+        self.groups.iter().flatten().map(|name| &**name).collect()
+    }
+
+    /// The load order as groups: a group of several plugins is a cycle of
+    /// required dependencies that loads together.
+    pub fn load_groups(&self) -> &[Vec<Arc<str>>] {
+        &self.groups
+    }
+
+    /// Cycles of required dependencies that were allowed, each in order.
+    pub fn circular_dependencies(&self) -> &[Vec<String>] {
+        &self.cycles
+    }
+
+    /// Wanted plugins that best effort dropped, by name.
+    pub fn dropped(&self) -> &[Dropped] {
+        &self.dropped
+    }
+
+    /// What is worth telling: optional dependencies left out, cycles loaded
+    /// together, optional dependencies the order could not respect.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+}

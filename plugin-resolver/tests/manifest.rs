@@ -1,0 +1,87 @@
+//! Registries built from manifests (`Registry::add_manifest`), including
+//! the guide's two examples verbatim.
+
+use plugin_resolver::{DependencyKind, Registry, ResolveOptions, Wanted, resolve};
+
+fn manifest(text: &str, file: &str) -> plugin_manifest::Manifest {
+    plugin_manifest::parse(text.as_bytes(), file)
+        .unwrap_or_else(|e| panic!("{file}: {e:?}"))
+        .manifest
+}
+
+fn guide(file: &str) -> plugin_manifest::Manifest {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/guide/");
+    let text = std::fs::read_to_string(format!("{path}{file}"))
+        .unwrap_or_else(|e| panic!("reading {file}: {e}"));
+    manifest(&text, file)
+}
+
+#[test]
+fn the_guide_manifests_resolve_with_their_dependencies() {
+    let mut registry = Registry::new();
+    registry
+        .add_manifest(&guide("plugin-manifest.json"))
+        .unwrap();
+    registry
+        .add_manifest(&guide("plugin-manifest.yaml"))
+        .unwrap();
+    registry
+        .add_manifest(&manifest(
+            r#"{"name": "logging-service", "version": "1.4.0", "transport": "grpc", "endpoint": "log:9000"}"#,
+            "logging.json",
+        ))
+        .unwrap();
+    registry
+        .add_manifest(&manifest(
+            "name: metrics-service\nversion: 0.9.0\ntransport: grpc\nendpoint: metrics:9100\n",
+            "metrics.yaml",
+        ))
+        .unwrap();
+
+    let resolution = resolve(
+        &registry,
+        &[Wanted::new("payment-service")],
+        &ResolveOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        resolution.load_order(),
+        [
+            "logging-service",
+            "metrics-service",
+            "auth-service",
+            "payment-service"
+        ]
+    );
+    let auth: Vec<(&str, DependencyKind)> = resolution
+        .dependencies("auth-service")
+        .iter()
+        .map(|edge| (edge.name(), edge.kind()))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            ("logging-service", DependencyKind::Required),
+            ("metrics-service", DependencyKind::Optional)
+        ]
+    );
+    // payment-service's optional fraud-detection is absent: no warning.
+    assert!(resolution.warnings().is_empty());
+}
+
+#[test]
+fn manifest_constraints_are_kept() {
+    let mut registry = Registry::new();
+    registry
+        .add_manifest(&manifest(
+            r#"{"name": "app", "version": "1.0.0", "transport": "grpc", "endpoint": "app:1",
+                "requirements": {"required_plugins": [{"name": "db", "version": "^2"}]}}"#,
+            "app.json",
+        ))
+        .unwrap();
+    let candidate = registry
+        .candidate("app", &plugin_version::parse_version("1.0.0").unwrap())
+        .unwrap();
+    assert_eq!(candidate.required()[0].name(), "db");
+    assert_eq!(candidate.required()[0].constraint().as_str(), "^2");
+}
