@@ -12,7 +12,39 @@
 //! | [`discovery`] | `plugin-discovery` | scanning and watching plugin directories |
 //! | [`sdk`] | `plugkit-sdk` | what a plugin author implements and exports |
 //! | [`loader`] | `plugin-loader` | native and process plugin loading |
-//! | [`host`] | `plugin-host` | lifecycle of many plugins: hot swap, rollback |
+//! | [`host`] | `plugin-host` | lifecycle of many plugins: hot swap, rollback (next release) |
+//!
+//! ```
+//! use plugkit::manifest;
+//! use plugkit::resolver::{Registry, ResolveOptions, Wanted, resolve};
+//! use plugkit::version::{Constraint, parse_version};
+//!
+//! // Manifests as discovery would read them from plugin directories.
+//! let greeter = manifest::parse(br#"
+//! name: greeter
+//! version: 1.2.0
+//! transport: native
+//! endpoint: libgreeter.so
+//! requirements:
+//!   required_plugins: [kv-store ^1.0]
+//! "#, "greeter/plugin-manifest.yaml")?.manifest;
+//! let kv = manifest::parse(
+//!     br#"{"name": "kv-store", "version": "1.4.1", "transport": "process", "endpoint": "bin/kv"}"#,
+//!     "kv-store/plugin-manifest.json",
+//! )?.manifest;
+//!
+//! // Versions follow npm's rules: a bare version is an exact match.
+//! assert!(Constraint::parse("^1.0")?.matches(kv.version()));
+//! assert!(!Constraint::parse("1.4.0")?.matches(&parse_version("1.4.1")?));
+//!
+//! // Resolve what to load, and in which order.
+//! let mut registry = Registry::new();
+//! registry.add_manifest(&greeter)?;
+//! registry.add_manifest(&kv)?;
+//! let resolution = resolve(&registry, &[Wanted::new("greeter")], &ResolveOptions::default())?;
+//! assert_eq!(resolution.load_order(), ["kv-store", "greeter"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 pub use plugin_discovery as discovery;
