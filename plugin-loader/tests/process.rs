@@ -41,17 +41,34 @@ fn sleep_ms(ms: u64) -> Vec<u8> {
     ms.to_le_bytes().to_vec()
 }
 
-/// Whether any process runs the executable at `path` (zombies included).
+/// Whether a process still runs the executable at `path`, or lingers as an
+/// unreaped child of this test process (a zombie has no command line, so it
+/// is found by its name, which the kernel keeps to 15 bytes, and its state).
 fn running(path: &Path) -> bool {
     let wanted = path.display().to_string();
+    let name: String = path
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(15).collect())
+        .unwrap_or_default();
+    let me = std::process::id().to_string();
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .any(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .map(|cmdline| String::from_utf8_lossy(&cmdline).starts_with(&wanted))
-                .unwrap_or(false)
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).starts_with(&wanted) {
+                return true;
+            }
+            // stat: "PID (COMM) STATE PPID ..."
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") "))
+            else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let (state, ppid) = (fields.next(), fields.next());
+            comm == name && state == Some("Z") && ppid == Some(me.as_str())
         })
 }
 
