@@ -43,10 +43,10 @@ struct Fixture {
 impl Fixture {
     /// Builds the plugins optimised and stages them with manifests.
     fn new() -> Fixture {
-        let built = build_optimised(&["greeter-plugin", "fixture-panicky"]);
+        let built = build_optimised(&["greeter-native", "fixture-panicky"]);
         let dir = tempfile::tempdir().expect("temporary directory");
         for (name, version, library) in [
-            ("greeter", "1.0.0", "libgreeter_plugin.so"),
+            ("greeter", "1.0.0", "libgreeter_native.so"),
             ("panicky", "1.0.0", "libfixture_panicky.so"),
         ] {
             let plugin_dir = dir.path().join(name);

@@ -24,7 +24,7 @@ fn greet(plugin: &plugin_loader::NativePlugin, name: &str) -> GreetReply {
 #[test]
 fn loads_a_plugin_and_calls_it_typed_and_raw() {
     let store =
-        load_native("kv-store-plugin", "kv-store", "1.4.1", "").unwrap_or_else(|e| panic!("{e}"));
+        load_native("kv-store-native", "kv-store", "1.4.1", "").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.name(), "kv-store");
     assert_eq!(store.version().to_string(), "1.4.1");
     assert_eq!(store.capabilities(), ["kv:get", "kv:set"]);
@@ -58,7 +58,7 @@ fn loads_a_plugin_and_calls_it_typed_and_raw() {
 fn the_manifests_metadata_is_the_plugins_config() {
     let extra = "metadata:\n  greeting: howdy\n";
     let staged = stage(
-        &libraries().path("greeter-plugin"),
+        &libraries().path("greeter-native"),
         "greeter",
         "1.0.0",
         extra,
@@ -78,9 +78,9 @@ fn the_manifests_metadata_is_the_plugins_config() {
 
 #[test]
 fn version_one_and_two_run_side_by_side() {
-    let v1 = stage(&libraries().path("greeter-plugin"), "greeter", "1.0.0", "");
+    let v1 = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
     let v2 = stage(
-        &libraries().path("greeter-plugin-v2"),
+        &libraries().path("greeter-native-v2"),
         "greeter",
         "2.0.0",
         "",
@@ -111,14 +111,14 @@ fn version_one_and_two_run_side_by_side() {
 
 #[test]
 fn a_library_rebuilt_in_place_is_loaded_anew() {
-    let staged = stage(&libraries().path("greeter-plugin"), "greeter", "1.0.0", "");
+    let staged = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
     let (loader, _cache) = loader();
     let before = loader
         .load(&staged.manifest(), staged.path())
         .expect("v1 loads");
     // "Rebuild" in place: new bytes at the same path, manifest bumped.
     std::fs::copy(
-        libraries().path("greeter-plugin-v2"),
+        libraries().path("greeter-native-v2"),
         staged.path().join("lib.so"),
     )
     .expect("overwrite");
@@ -139,7 +139,7 @@ fn a_library_rebuilt_in_place_is_loaded_anew() {
 #[test]
 fn reloading_the_same_bytes_gives_a_fresh_instance() {
     let staged = stage(
-        &libraries().path("kv-store-plugin"),
+        &libraries().path("kv-store-native"),
         "kv-store",
         "1.4.1",
         "",
@@ -172,7 +172,7 @@ fn reloading_the_same_bytes_gives_a_fresh_instance() {
 #[test]
 fn the_cache_directory_does_not_grow() {
     let staged = stage(
-        &libraries().path("kv-store-plugin"),
+        &libraries().path("kv-store-native"),
         "kv-store",
         "1.4.1",
         "",
@@ -189,7 +189,7 @@ fn the_cache_directory_does_not_grow() {
 
 #[test]
 fn checksum_is_verified_before_loading() {
-    let library = libraries().path("kv-store-plugin");
+    let library = libraries().path("kv-store-native");
     let bytes = std::fs::read(&library).expect("read library");
     let good = format!("checksum: sha256:{}\n", reference_sha256(&bytes));
     let staged = stage(&library, "kv-store", "1.4.1", &good);
@@ -243,7 +243,7 @@ fn each_bad_library_fails_with_its_own_error() {
     };
 
     let missing = {
-        let staged = stage(&libs.path("kv-store-plugin"), "kv-store", "1.4.1", "");
+        let staged = stage(&libs.path("kv-store-native"), "kv-store", "1.4.1", "");
         std::fs::remove_file(staged.path().join("lib.so")).expect("remove");
         loader
             .load(&staged.manifest(), staged.path())
@@ -260,7 +260,7 @@ fn each_bad_library_fails_with_its_own_error() {
     assert!(matches!(error, LoadError::NotALibrary { .. }), "{error}");
 
     let truncated = tempfile::NamedTempFile::new().expect("temp file");
-    let bytes = std::fs::read(libs.path("kv-store-plugin")).expect("read");
+    let bytes = std::fs::read(libs.path("kv-store-native")).expect("read");
     std::fs::write(truncated.path(), &bytes[..bytes.len() / 3]).expect("write");
     let error = load(truncated.path(), "kv-store", "1.4.1");
     assert!(matches!(error, LoadError::NotALibrary { .. }), "{error}");
@@ -280,12 +280,12 @@ fn each_bad_library_fails_with_its_own_error() {
         "{error}"
     );
 
-    let error = load(&libs.path("greeter-plugin"), "greeter", "1.0.1");
+    let error = load(&libs.path("greeter-native"), "greeter", "1.0.1");
     assert!(
         matches!(error, LoadError::IdentityMismatch { .. }),
         "{error}"
     );
-    let error = load(&libs.path("greeter-plugin"), "welcomer", "1.0.0");
+    let error = load(&libs.path("greeter-native"), "welcomer", "1.0.0");
     assert!(
         matches!(error, LoadError::IdentityMismatch { .. }),
         "{error}"
@@ -301,7 +301,7 @@ fn load_errors_read_well() {
         ("fixture-not-a-plugin", "not-a-plugin", "0.1.0"),
         ("fixture-wrong-abi", "wrong-abi", "0.1.0"),
         ("fixture-future-sdk", "future-sdk", "0.1.0"),
-        ("greeter-plugin", "greeter", "1.0.1"),
+        ("greeter-native", "greeter", "1.0.1"),
     ] {
         let staged = stage(&libs.path(package), name, version, "");
         let error = loader
@@ -380,7 +380,7 @@ fn a_panic_in_health_is_an_error_and_marks_the_plugin_failed() {
 
 #[test]
 fn many_threads_call_one_plugin_at_once() {
-    let store = Arc::new(load_native("kv-store-plugin", "kv-store", "1.4.1", "").expect("loads"));
+    let store = Arc::new(load_native("kv-store-native", "kv-store", "1.4.1", "").expect("loads"));
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = Arc::clone(&store);

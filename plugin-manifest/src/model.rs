@@ -152,10 +152,7 @@ impl fmt::Display for Transport {
 pub struct Requirements {
     pub(crate) required_plugins: Vec<Dependency>,
     pub(crate) optional_plugins: Vec<Dependency>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "display_opt"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) plugkit_version: Option<Constraint>,
 }
 
@@ -181,7 +178,7 @@ impl Requirements {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Dependency {
     pub(crate) name: String,
-    #[serde(rename = "version", serialize_with = "display")]
+    #[serde(rename = "version")]
     pub(crate) constraint: Constraint,
 }
 
@@ -295,14 +292,4 @@ impl Serialize for Checksum {
 
 fn display<T: fmt::Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(value)
-}
-
-fn display_opt<T: fmt::Display, S: Serializer>(
-    value: &Option<T>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(value) => serializer.collect_str(value),
-        None => serializer.serialize_none(),
-    }
 }

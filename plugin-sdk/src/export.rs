@@ -23,7 +23,11 @@ use crate::plugin::{ErrorKind, Health, InitContext, Logger, Plugin, PluginError,
 ///
 /// `export_plugin!(MyPlugin)` builds the instance with `Default`;
 /// `export_plugin!(MyPlugin, MyPlugin::new)` with a function of no
-/// arguments. Use it once per library, at the crate root.
+/// arguments. Use it once per library, at the crate root. The plugin type
+/// may come from another crate: keeping the plugin's code in an ordinary
+/// library and the `cdylib` as a package of its own around this one line
+/// avoids cargo's unhashed `cdylib` outputs being shared by feature
+/// variants (see ARCHITECTURE.md, `examples/`).
 ///
 /// ```
 /// use plugkit_sdk::{Plugin, PluginError, PluginInfo, Response, Version};
@@ -50,14 +54,17 @@ macro_rules! export_plugin {
         $crate::export_plugin!($plugin, <$plugin as ::core::default::Default>::default);
     };
     ($plugin:ty, $make:expr) => {
-        const _: () = {
-            static SLOT: $crate::__private::Slot<$plugin> = $crate::__private::Slot::new($make);
-            impl $crate::__private::Exported for $plugin {
-                fn slot() -> &'static $crate::__private::Slot<Self> {
-                    &SLOT
-                }
+        /// The exported plugin, as the SDK's entry points see it (a local
+        /// type, so the plugin's own type may come from another crate).
+        struct __PlugkitExport;
+
+        impl $crate::__private::Exported for __PlugkitExport {
+            type Plugin = $plugin;
+            fn slot() -> &'static $crate::__private::Slot<$plugin> {
+                static SLOT: $crate::__private::Slot<$plugin> = $crate::__private::Slot::new($make);
+                &SLOT
             }
-        };
+        }
 
         /// The abi_stable library header of this plugin (what the host looks up).
         #[allow(unsafe_code, non_upper_case_globals)]
@@ -67,7 +74,7 @@ macro_rules! export_plugin {
             extern "C" fn root_module() -> $crate::__private::abi_stable::library::RootModuleResult
             {
                 $crate::__private::abi_stable::library::__call_root_module_loader(
-                    $crate::__private::module::<$plugin>,
+                    $crate::__private::module::<__PlugkitExport>,
                 )
             }
             // SAFETY: the constructor returns the root module of type
@@ -104,20 +111,23 @@ impl<P> Slot<P> {
     }
 }
 
-/// Implemented by [`export_plugin!`] for the exported type.
-pub trait Exported: Plugin + Sized {
+/// Implemented by [`export_plugin!`] on a marker type of the plugin's
+/// crate (a local type, so the plugin type itself may be foreign).
+pub trait Exported {
+    /// The exported plugin.
+    type Plugin: Plugin;
     /// The library's slot.
-    fn slot() -> &'static Slot<Self>;
+    fn slot() -> &'static Slot<Self::Plugin>;
 }
 
 /// The root module for `P` (called once per library image by abi_stable).
-pub fn module<P: Exported>() -> PluginModuleRef {
+pub fn module<E: Exported>() -> PluginModuleRef {
     PluginModule {
-        info: info::<P>,
-        init: init::<P>,
-        call: call::<P>,
-        health: health::<P>,
-        shutdown: shutdown::<P>,
+        info: info::<E>,
+        init: init::<E>,
+        call: call::<E>,
+        health: health::<E>,
+        shutdown: shutdown::<E>,
     }
     .leak_into_prefix()
 }
@@ -147,8 +157,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
 }
 
 /// Runs `f` on the instance, wherever it is (ready, or pending and built on demand).
-fn with_instance<P: Exported, T>(f: impl FnOnce(&P) -> T) -> Result<T, PluginError> {
-    let slot = P::slot();
+fn with_instance<E: Exported, T>(f: impl FnOnce(&E::Plugin) -> T) -> Result<T, PluginError> {
+    let slot = E::slot();
     if let Some(plugin) = slot.ready.get() {
         return Ok(f(plugin));
     }
@@ -159,16 +169,16 @@ fn with_instance<P: Exported, T>(f: impl FnOnce(&P) -> T) -> Result<T, PluginErr
     Ok(f(pending.get_or_insert_with(slot.make)))
 }
 
-fn ready<P: Exported>() -> Result<&'static P, PluginError> {
-    P::slot()
+fn ready<E: Exported>() -> Result<&'static E::Plugin, PluginError> {
+    E::slot()
         .ready
         .get()
         .ok_or_else(|| PluginError::new(ErrorKind::NotInitialized, "the plugin is not initialized"))
 }
 
-extern "C" fn info<P: Exported>() -> RResult<FfiInfo, FfiError> {
+extern "C" fn info<E: Exported>() -> RResult<FfiInfo, FfiError> {
     guarded("info", || {
-        let info = with_instance::<P, _>(|plugin| plugin.info())?;
+        let info = with_instance::<E, _>(|plugin| plugin.info())?;
         Ok(FfiInfo {
             name: RString::from(info.name),
             version: RString::from(info.version.to_string()),
@@ -179,9 +189,9 @@ extern "C" fn info<P: Exported>() -> RResult<FfiInfo, FfiError> {
     })
 }
 
-extern "C" fn init<P: Exported>(context: FfiInitContext<'_>) -> RResult<(), FfiError> {
+extern "C" fn init<E: Exported>(context: FfiInitContext<'_>) -> RResult<(), FfiError> {
     guarded("init", || {
-        let slot = P::slot();
+        let slot = E::slot();
         if slot.ready.get().is_some() {
             return Err(PluginError::failed("the plugin is already initialized"));
         }
@@ -201,20 +211,20 @@ extern "C" fn init<P: Exported>(context: FfiInitContext<'_>) -> RResult<(), FfiE
     })
 }
 
-extern "C" fn call<P: Exported>(
+extern "C" fn call<E: Exported>(
     method: RStr<'_>,
     request: RSlice<'_, u8>,
     response: &mut RVec<u8>,
 ) -> RResult<(), FfiError> {
     let method = method.as_str();
     guarded(method, || {
-        ready::<P>()?.call(method, request.as_slice(), &mut Response::native(response))
+        ready::<E>()?.call(method, request.as_slice(), &mut Response::native(response))
     })
 }
 
-extern "C" fn health<P: Exported>() -> RResult<FfiHealth, FfiError> {
+extern "C" fn health<E: Exported>() -> RResult<FfiHealth, FfiError> {
     guarded("health", || {
-        let (status, message) = match ready::<P>()?.health() {
+        let (status, message) = match ready::<E>()?.health() {
             Health::Healthy => (0, String::new()),
             Health::Degraded(why) => (1, why),
             Health::Unhealthy(why) => (2, why),
@@ -226,9 +236,9 @@ extern "C" fn health<P: Exported>() -> RResult<FfiHealth, FfiError> {
     })
 }
 
-extern "C" fn shutdown<P: Exported>() -> RResult<(), FfiError> {
+extern "C" fn shutdown<E: Exported>() -> RResult<(), FfiError> {
     guarded("shutdown", || {
-        ready::<P>()?.shutdown();
+        ready::<E>()?.shutdown();
         Ok(())
     })
 }

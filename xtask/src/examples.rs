@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 
 /// Example plugins: (directory under `examples/`, manifest file, library file).
 const PLUGINS: &[(&str, &str, &str)] = &[
-    ("greeter", "plugin-manifest.yaml", "libgreeter_plugin.so"),
-    ("kv-store", "plugin-manifest.json", "libkv_store_plugin.so"),
+    ("greeter", "plugin-manifest.yaml", "libgreeter_native.so"),
+    ("kv-store", "plugin-manifest.json", "libkv_store_native.so"),
 ];
 
 /// Builds the example plugins and host; stages the plugins. Returns the
@@ -22,9 +22,11 @@ pub(crate) fn stage(root: &Path) -> Result<PathBuf> {
         "build",
         "--quiet",
         "-p",
-        "greeter-plugin",
+        "greeter-native",
         "-p",
-        "kv-store-plugin",
+        "kv-store-native",
+        "-p",
+        "greeter-plugin",
         "-p",
         "example-host",
     ]);

@@ -1,4 +1,6 @@
-//! Example native plugin `greeter`: one typed method, `greet`.
+//! Example plugin `greeter`: one typed method, `greet`. This crate is the
+//! plugin's code; `greeter-native` (in `native/`) exports it from a `cdylib`
+//! and this crate's binary serves it as a child process.
 //!
 //! Built with the `v2` feature it is version 2.0.0 and greets differently,
 //! so tests can load both versions side by side and tell them apart.
@@ -84,5 +86,3 @@ impl Plugin for Greeter {
         self.methods.dispatch(self, method, request, response)
     }
 }
-
-plugkit_sdk::export_plugin!(Greeter);

@@ -1,4 +1,5 @@
-//! Example native plugin `kv-store`: an in-memory key-value store with
+//! Example plugin `kv-store` (exported from a `cdylib` by `kv-store-native`,
+//! in `native/`): an in-memory key-value store with
 //! typed `get` and `set`, safe to call from many threads at once (its map is
 //! behind an `RwLock`, as the SDK's concurrency contract asks).
 //!
@@ -73,5 +74,3 @@ impl Plugin for KvStore {
         self.methods.dispatch(self, method, request, response)
     }
 }
-
-plugkit_sdk::export_plugin!(KvStore);

@@ -19,7 +19,7 @@ impl Libraries {
         self.dir.path().join(name)
     }
 
-    /// The built library of a package (`greeter-plugin`, `greeter-plugin-v2`, ...).
+    /// The built library of a package (`greeter-native`, `greeter-native-v2`, ...).
     pub(crate) fn path(&self, package: &str) -> PathBuf {
         self.dir
             .path()
@@ -27,10 +27,14 @@ impl Libraries {
     }
 }
 
+/// The fixtures get a target directory of their own: their builds select
+/// other packages and features than the workspace's, and must never
+/// overwrite the artifacts the workspace's own build links against.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("plugkit-fixtures")
 }
 
 fn cargo_build(packages: &[&str], features: &[&str]) {
@@ -38,7 +42,8 @@ fn cargo_build(packages: &[&str], features: &[&str]) {
     let mut command = Command::new(cargo);
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--quiet"]);
+        .args(["build", "--quiet", "--target-dir"])
+        .arg(target_dir());
     for package in packages {
         command.args(["--package", package]);
     }
@@ -58,27 +63,27 @@ pub(crate) fn libraries() -> &'static Libraries {
     LIBRARIES.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temporary directory");
         let built = target_dir().join("debug");
-        let packages = [
-            "greeter-plugin",
-            "kv-store-plugin",
+        let libraries = [
+            "greeter-native",
+            "kv-store-native",
             "fixture-not-a-plugin",
             "fixture-wrong-abi",
             "fixture-future-sdk",
             "fixture-panicky",
-            "fixture-process",
         ];
-        cargo_build(&packages, &[]);
-        for package in &packages[..packages.len() - 1] {
+        let binaries = ["greeter-plugin", "fixture-process"];
+        cargo_build(&[&libraries[..], &binaries[..]].concat(), &[]);
+        for package in libraries {
             let file = format!("lib{}.so", package.replace('-', "_"));
             std::fs::copy(built.join(&file), dir.path().join(&file)).expect("copy library");
         }
-        for binary in ["greeter-plugin", "fixture-process"] {
+        for binary in binaries {
             std::fs::copy(built.join(binary), dir.path().join(binary)).expect("copy binary");
         }
-        cargo_build(&["greeter-plugin"], &["greeter-plugin/v2"]);
+        cargo_build(&["greeter-native"], &["greeter-native/v2"]);
         std::fs::copy(
-            built.join("libgreeter_plugin.so"),
-            dir.path().join("libgreeter_plugin_v2.so"),
+            built.join("libgreeter_native.so"),
+            dir.path().join("libgreeter_native_v2.so"),
         )
         .expect("copy library");
         Libraries { dir }
