@@ -1,9 +1,12 @@
 //! Turns one plugin artifact into a callable instance.
 //!
-//! This release loads **native** plugins: `cdylib`s built with
-//! `plugkit-sdk`'s `export_plugin!`, opened through a checked stable ABI.
-//! The process transport (child processes over stdio) comes in a later
-//! release behind the same calls.
+//! Two transports, one plugin code base:
+//!
+//! - **native** ([`NativeLoader`]): `cdylib`s built with `plugkit-sdk`'s
+//!   `export_plugin!`, opened in-process through a checked stable ABI;
+//! - **process** ([`ProcessLoader`], async on tokio): executables whose
+//!   `main` calls `plugkit_sdk::serve`, run as supervised child processes
+//!   speaking the SDK's framed protocol over stdio (see [`process`]).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -20,7 +23,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # What a load guarantees
+//! The same plugin as a child process (manifest `transport: process`):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//! use plugin_loader::ProcessLoader;
+//!
+//! let dir = Path::new("plugins/greeter-process");
+//! let bytes = std::fs::read(dir.join("plugin-manifest.yaml"))?;
+//! let manifest = plugin_manifest::parse(&bytes, "plugin-manifest.yaml")?.manifest;
+//! let greeter = ProcessLoader::default().load(&manifest, dir).await?;
+//! let reply: String = greeter.call_typed("greet", &"Ada".to_string()).await?;
+//! println!("{reply}, from process {:?}", greeter.pid());
+//! greeter.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a native load guarantees
 //!
 //! - The manifest's `checksum` is verified on the exact bytes that are then
 //!   loaded, before any of the plugin's code is mapped.
@@ -35,7 +56,9 @@
 //!   naming the plugin and the method; the plugin is then marked failed and
 //!   refuses further calls ([`CallError::Failed`]).
 //!
-//! What cannot be unloaded, and what it costs, is documented in [`native`].
+//! What cannot be unloaded, and what it costs, is documented in [`native`];
+//! the process transport's handshake, fault handling, restarts, limits and
+//! shutdown in [`process`].
 #![deny(missing_docs)]
 
 mod error;

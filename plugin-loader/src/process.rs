@@ -1,5 +1,5 @@
 //! The process transport: a plugin as a child process speaking plugkit-sdk's
-//! [`protocol`](plugkit_sdk::protocol) over stdio, driven by tokio.
+//! [`protocol`](plugkit_sdk::protocol#framing) over stdio, driven by tokio.
 //!
 //! - **Spawn.** The child runs the manifest's endpoint, in the plugin's
 //!   directory, with a clean environment (only `PATH=/usr/local/bin:/usr/bin:/bin`,

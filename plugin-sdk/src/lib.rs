@@ -50,9 +50,10 @@
 //! # Design
 //!
 //! - **One trait, any transport.** A plugin implements [`Plugin`] once: bytes
-//!   in, bytes out, plus `info`, `init`, `health`, `shutdown`. The native
-//!   transport (this release) exports it from a `cdylib`; the process
-//!   transport (a later release) will serve the same code over stdio.
+//!   in, bytes out, plus `info`, `init`, `health`, `shutdown`.
+//!   [`export_plugin!`] exports it from a `cdylib` (native transport);
+//!   [`serve`] runs the same code as a child process speaking the
+//!   [`protocol`] over stdio (process transport), with no async runtime.
 //! - **A checked ABI.** [`export_plugin!`] exports an abi_stable root module
 //!   ([`abi::PluginModule`]). The host checks its layout and the SDK version
 //!   it was built with before calling anything, so a library built against

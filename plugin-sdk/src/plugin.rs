@@ -299,8 +299,8 @@ impl Extend<u8> for &mut Response<'_> {
 }
 
 /// A plugin. Implement it once; export it from a `cdylib` with
-/// [`export_plugin!`](crate::export_plugin) (and, in a later release, serve
-/// it as a child process with the same code).
+/// [`export_plugin!`](crate::export_plugin), or serve the same code as a
+/// child process with [`serve`](crate::serve).
 ///
 /// # Concurrency
 ///
