@@ -65,6 +65,14 @@ pub enum WantedParseError {
         /// The text given.
         input: String,
     },
+    /// The name breaks the plugin naming rule.
+    #[error("{error}")]
+    InvalidName {
+        /// The text given.
+        input: String,
+        /// What is wrong with the name.
+        error: plugin_manifest::InvalidName,
+    },
     /// The constraint after the `@` is invalid.
     #[error("invalid constraint in `{input}`: {error}")]
     Constraint {
@@ -90,6 +98,14 @@ impl FromStr for Wanted {
                 input: input.to_owned(),
             });
         }
+        // A name no manifest could have is a mistake in the request, not a
+        // plugin that happens to be missing.
+        plugin_manifest::check_plugin_name(name).map_err(|error| {
+            WantedParseError::InvalidName {
+                input: input.to_owned(),
+                error,
+            }
+        })?;
         match constraint {
             None => Ok(Wanted::new(name)),
             Some(text) => Constraint::parse(text)

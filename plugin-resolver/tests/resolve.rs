@@ -871,6 +871,11 @@ fn wanted_parses_name_and_constraint() {
     assert!("@^1".parse::<Wanted>().is_err());
     assert!("auth@".parse::<Wanted>().is_err());
     assert!("auth@not a range".parse::<Wanted>().is_err());
+    let error = "Bad Name@^1".parse::<Wanted>().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid plugin name \"Bad Name\": a name starts with a lowercase ASCII letter"
+    );
 }
 
 #[test]
