@@ -35,8 +35,10 @@ pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
         }
     }
     let mut cmd = crate::cargo(root);
-    // `--benches` keeps libtest harnesses (which reject criterion's flags) out.
-    cmd.args(["bench", "--workspace", "--benches"])
+    // `--bench '*'` selects bench targets only: `--benches` would also run
+    // every lib and bin in bench mode, whose libtest harnesses reject
+    // criterion's flags.
+    cmd.args(["bench", "--workspace", "--bench", "*"])
         .args(extra)
         .args(["--", "--warm-up-time", "1", "--measurement-time", "3"]);
     crate::run(&mut cmd)?;
