@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use common::{build_optimised, write_figure};
+use bench_support::write_figure;
+use common::build_optimised;
 use plugin_loader::{ProcessConfig, ProcessLoader, ProcessPlugin};
 
 const IN_FLIGHT: [usize; 3] = [1, 4, 64];

@@ -7,8 +7,9 @@
 //! criterion's own `target/criterion/**/new/{benchmark,estimates}.json`.
 //!
 //! Figures that are not a time per iteration (memory growth, percentiles,
-//! event counts) are appended by the bench itself, one JSON object per line,
-//! to `target/plugkit-bench/figures.jsonl`:
+//! event counts) are appended by the bench itself with
+//! `bench_support::write_figure`, one JSON object per line, to
+//! `target/plugkit-bench/figures.jsonl`:
 //! `{"figure": "...", "value": 1.5, "unit": "MiB", "baseline": 0.1, "note": "..."}`
 //! (`baseline` and `note` optional); they are printed in a second table.
 

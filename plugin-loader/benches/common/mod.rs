@@ -1,5 +1,4 @@
-//! What the loader's benches share: building plugins optimised, and writing
-//! the extra figures `cargo xtask bench` prints.
+//! What the loader's benches share: building plugins optimised.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,20 +24,4 @@ pub(crate) fn build_optimised(packages: &[&str]) -> PathBuf {
     let status = command.status().expect("cargo starts");
     assert!(status.success(), "building {packages:?} failed");
     target.join("release")
-}
-
-/// Appends one extra figure for `cargo xtask bench` (see xtask's bench docs).
-pub(crate) fn write_figure(
-    figure: &str,
-    value: f64,
-    unit: &str,
-    baseline: Option<f64>,
-    note: &str,
-) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugkit-bench");
-    let _ = std::fs::create_dir_all(&dir);
-    let line = serde_json::json!({"figure": figure, "value": value, "unit": unit, "baseline": baseline, "note": note});
-    let mut text = std::fs::read_to_string(dir.join("figures.jsonl")).unwrap_or_default();
-    text.push_str(&format!("{line}\n"));
-    let _ = std::fs::write(dir.join("figures.jsonl"), text);
 }
