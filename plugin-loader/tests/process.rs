@@ -350,6 +350,43 @@ async fn shutdown_escalates_to_sigterm_when_the_child_does_not_finish() {
 }
 
 #[tokio::test]
+async fn shutdown_escalates_to_sigkill_when_sigterm_is_ignored() {
+    // A wrapper that ignores SIGTERM, then becomes the fixture: an ignored
+    // signal stays ignored across exec.
+    let staged = fixture("fixture-process", "");
+    let wrapper = staged.path().join("stubborn-plugin");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ntrap '' TERM\nexec ./fixture-process\n",
+    )
+    .expect("write wrapper");
+    let mut permissions = std::fs::metadata(&wrapper).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&wrapper, permissions).expect("chmod");
+    let manifest =
+        std::fs::read_to_string(staged.path().join("plugin-manifest.yaml")).expect("read");
+    std::fs::write(
+        staged.path().join("plugin-manifest.yaml"),
+        manifest.replace("endpoint: fixture-process", "endpoint: stubborn-plugin"),
+    )
+    .expect("write manifest");
+    let plugin = load(&staged, quick()).await.expect("loads");
+    let busy = plugin.clone();
+    let call = tokio::spawn(async move { busy.call("sleep", &sleep_ms(60_000)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let ended = plugin.shutdown().await;
+    assert!(ended.contains("SIGKILL"), "{ended}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(call.await.expect("task").is_err());
+    assert!(!running(&staged.path().join("fixture-process")));
+}
+
+#[tokio::test]
 async fn the_child_gets_a_clean_environment_and_its_own_directory() {
     let staged = fixture("fixture-process", "");
     let plugin = load(&staged, quick()).await.expect("loads");
