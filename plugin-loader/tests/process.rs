@@ -330,23 +330,26 @@ async fn restarts_are_bounded_then_the_plugin_is_failed() {
     assert!(matches!(error, CallError::Unavailable { .. }), "{error}");
 }
 
-#[tokio::test]
-async fn shutdown_escalates_to_sigterm_when_the_child_does_not_finish() {
-    let staged = fixture("fixture-process", "");
-    let plugin = load(&staged, quick()).await.expect("loads");
+/// Shuts `staged`'s plugin down while a 60 s call is in flight: the child
+/// cannot finish, so shutdown must escalate until `signal` ends it, within
+/// `within`, failing the call and leaving no process behind.
+async fn shutdown_with_a_call_in_flight(staged: &support::Staged, signal: &str, within: Duration) {
+    let plugin = load(staged, quick()).await.expect("loads");
     let busy = plugin.clone();
     let call = tokio::spawn(async move { busy.call("sleep", &sleep_ms(60_000)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let ended = plugin.shutdown().await;
-    assert!(ended.contains("SIGTERM"), "{ended}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(ended.contains(signal), "{ended}");
+    assert!(started.elapsed() < within, "{:?}", started.elapsed());
     assert!(call.await.expect("task").is_err());
     assert!(!running(&staged.path().join("fixture-process")));
+}
+
+#[tokio::test]
+async fn shutdown_escalates_to_sigterm_when_the_child_does_not_finish() {
+    let staged = fixture("fixture-process", "");
+    shutdown_with_a_call_in_flight(&staged, "SIGTERM", Duration::from_secs(3)).await;
 }
 
 #[tokio::test]
@@ -370,20 +373,7 @@ async fn shutdown_escalates_to_sigkill_when_sigterm_is_ignored() {
         manifest.replace("endpoint: fixture-process", "endpoint: stubborn-plugin"),
     )
     .expect("write manifest");
-    let plugin = load(&staged, quick()).await.expect("loads");
-    let busy = plugin.clone();
-    let call = tokio::spawn(async move { busy.call("sleep", &sleep_ms(60_000)).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let started = Instant::now();
-    let ended = plugin.shutdown().await;
-    assert!(ended.contains("SIGKILL"), "{ended}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(call.await.expect("task").is_err());
-    assert!(!running(&staged.path().join("fixture-process")));
+    shutdown_with_a_call_in_flight(&staged, "SIGKILL", Duration::from_secs(4)).await;
 }
 
 #[tokio::test]
