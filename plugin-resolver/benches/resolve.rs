@@ -183,6 +183,22 @@ fn offline_resolve(provider: &OfflineDependencyProvider<String, VersionRanges>) 
     pubgrub::resolve(provider, "<root>".to_owned(), Version::new(0, 0, 0)).is_ok()
 }
 
+/// One comparison: a criterion group of two functions, the baseline and
+/// ours, with few samples (each iteration is a whole resolution).
+fn compare<B, P, T, U>(c: &mut Criterion, group: &str, baseline: (&str, B), plugkit: (&str, P))
+where
+    B: FnMut() -> T,
+    P: FnMut() -> U,
+{
+    let mut group = c.benchmark_group(group);
+    group.sample_size(10);
+    let (name, mut run) = baseline;
+    group.bench_function(name, |b| b.iter(&mut run));
+    let (name, mut run) = plugkit;
+    group.bench_function(name, |b| b.iter(&mut run));
+    group.finish();
+}
+
 fn thousand(c: &mut Criterion) {
     let plugins = solvable(1_000, 20, 1);
     let candidates = candidates(&plugins);
@@ -200,25 +216,27 @@ fn thousand(c: &mut Criterion) {
         .collect();
     assert_eq!(ours.selected(), &theirs);
 
-    let mut group = c.benchmark_group("resolve-1000x20-vs-offline");
-    group.sample_size(10);
-    group.bench_function("baseline:pubgrub-OfflineDependencyProvider", |b| {
-        b.iter(|| black_box(offline_resolve(&provider)))
-    });
-    group.bench_function("plugkit:resolve", |b| {
-        b.iter(|| black_box(resolve(&registry, &all, &options()).is_ok()))
-    });
-    group.finish();
+    compare(
+        c,
+        "resolve-1000x20-vs-offline",
+        ("baseline:pubgrub-OfflineDependencyProvider", || {
+            black_box(offline_resolve(&provider))
+        }),
+        ("plugkit:resolve", || {
+            black_box(resolve(&registry, &all, &options()).is_ok())
+        }),
+    );
 
-    let mut group = c.benchmark_group("resolve-1000x20-vs-build");
-    group.sample_size(10);
-    group.bench_function("baseline:build-registry", |b| {
-        b.iter(|| black_box(build(&candidates).len()))
-    });
-    group.bench_function("plugkit:resolve", |b| {
-        b.iter(|| black_box(resolve(&registry, &all, &options()).is_ok()))
-    });
-    group.finish();
+    compare(
+        c,
+        "resolve-1000x20-vs-build",
+        ("baseline:build-registry", || {
+            black_box(build(&candidates).len())
+        }),
+        ("plugkit:resolve", || {
+            black_box(resolve(&registry, &all, &options()).is_ok())
+        }),
+    );
 
     // One broken plugin and one that requires it, among the thousand.
     let mut broken = candidates.clone();
@@ -238,15 +256,16 @@ fn thousand(c: &mut Criterion) {
     let dropped = resolve(&broken_registry, &broken_wanted, &best_effort).expect("best effort");
     assert_eq!(dropped.dropped().len(), 2);
     assert_eq!(dropped.len(), ours.len());
-    let mut group = c.benchmark_group("resolve-1000x20-best-effort");
-    group.sample_size(10);
-    group.bench_function("baseline:strict-without-the-broken-ones", |b| {
-        b.iter(|| black_box(resolve(&registry, &all, &options()).is_ok()))
-    });
-    group.bench_function("plugkit:best-effort-one-broken", |b| {
-        b.iter(|| black_box(resolve(&broken_registry, &broken_wanted, &best_effort).is_ok()))
-    });
-    group.finish();
+    compare(
+        c,
+        "resolve-1000x20-best-effort",
+        ("baseline:strict-without-the-broken-ones", || {
+            black_box(resolve(&registry, &all, &options()).is_ok())
+        }),
+        ("plugkit:best-effort-one-broken", || {
+            black_box(resolve(&broken_registry, &broken_wanted, &best_effort).is_ok())
+        }),
+    );
 }
 
 fn conflict_heavy(c: &mut Criterion) {
@@ -257,15 +276,16 @@ fn conflict_heavy(c: &mut Criterion) {
     let ours = resolve(&registry, &first, &options()).is_ok();
     assert_eq!(ours, offline_resolve(&provider), "both agree");
 
-    let mut group = c.benchmark_group("resolve-conflict-heavy");
-    group.sample_size(10);
-    group.bench_function("baseline:pubgrub-OfflineDependencyProvider", |b| {
-        b.iter(|| black_box(offline_resolve(&provider)))
-    });
-    group.bench_function("plugkit:resolve", |b| {
-        b.iter(|| black_box(resolve(&registry, &first, &options()).is_ok()))
-    });
-    group.finish();
+    compare(
+        c,
+        "resolve-conflict-heavy",
+        ("baseline:pubgrub-OfflineDependencyProvider", || {
+            black_box(offline_resolve(&provider))
+        }),
+        ("plugkit:resolve", || {
+            black_box(resolve(&registry, &first, &options()).is_ok())
+        }),
+    );
 }
 
 fn ten_thousand(c: &mut Criterion) {
@@ -275,15 +295,16 @@ fn ten_thousand(c: &mut Criterion) {
     let provider = offline(&plugins, plugins.len());
     assert!(resolve(&registry, &all, &options()).is_ok());
 
-    let mut group = c.benchmark_group("resolve-10000x10-vs-offline");
-    group.sample_size(10);
-    group.bench_function("baseline:pubgrub-OfflineDependencyProvider", |b| {
-        b.iter(|| black_box(offline_resolve(&provider)))
-    });
-    group.bench_function("plugkit:resolve", |b| {
-        b.iter(|| black_box(resolve(&registry, &all, &options()).is_ok()))
-    });
-    group.finish();
+    compare(
+        c,
+        "resolve-10000x10-vs-offline",
+        ("baseline:pubgrub-OfflineDependencyProvider", || {
+            black_box(offline_resolve(&provider))
+        }),
+        ("plugkit:resolve", || {
+            black_box(resolve(&registry, &all, &options()).is_ok())
+        }),
+    );
 }
 
 criterion_group! {
