@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
-use tokio::sync::broadcast;
+use plugin_events::Publisher;
 
 use crate::config::Compiled;
 use crate::event::{Subscription, diff};
@@ -22,7 +22,7 @@ const MAX_EVENT_CAPACITY: usize = 1 << 16;
 /// What the engine and its worker share.
 pub(crate) struct Shared {
     pub(crate) config: Compiled,
-    sender: Mutex<Option<broadcast::Sender<DiscoveryEvent>>>,
+    sender: Mutex<Option<Publisher<DiscoveryEvent>>>,
     handler: RwLock<Option<Arc<ErrorHandler>>>,
     current: Mutex<Arc<Discovery>>,
 }
@@ -54,8 +54,7 @@ impl Shared {
         for event in events {
             tracing::debug!(?event, "discovery event");
             if let Some(sender) = sender.as_ref() {
-                // An error only means there is no subscriber right now.
-                let _ = sender.send(event);
+                sender.send(event);
             }
         }
     }
@@ -64,7 +63,7 @@ impl Shared {
     pub(crate) fn send(&self, event: DiscoveryEvent) {
         tracing::debug!(?event, "discovery event");
         if let Some(sender) = lock(&self.sender).as_ref() {
-            let _ = sender.send(event);
+            sender.send(event);
         }
     }
 
@@ -135,7 +134,7 @@ impl DiscoveryEngine {
     pub fn new(config: DiscoveryConfig) -> Result<DiscoveryEngine, ConfigError> {
         let compiled = Compiled::new(config)?;
         let capacity = compiled.config.event_capacity.clamp(1, MAX_EVENT_CAPACITY);
-        let (sender, _) = broadcast::channel(capacity);
+        let sender = Publisher::new(capacity);
         Ok(DiscoveryEngine {
             shared: Arc::new(Shared {
                 config: compiled,
@@ -173,8 +172,8 @@ impl DiscoveryEngine {
     /// reports [`RecvError::Closed`](crate::RecvError::Closed) at once.
     pub fn subscribe(&self) -> Subscription {
         match lock(&self.shared.sender).as_ref() {
-            Some(sender) => Subscription::new(sender.subscribe()),
-            None => Subscription::new(broadcast::channel(1).1),
+            Some(sender) => sender.subscribe(),
+            None => Subscription::closed(),
         }
     }
 

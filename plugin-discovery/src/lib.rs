@@ -78,8 +78,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Events go to any number of [`Subscription`]s through a
-//! `tokio::sync::broadcast` channel: a subscriber that falls behind loses the
+//! Events go to any number of [`Subscription`]s (the workspace's one event
+//! stream type, from `plugin-events`): a subscriber that falls behind loses the
 //! oldest events and is told how many ([`RecvError::Lagged`]), and never
 //! slows discovery down. A subscription works from async code
 //! ([`Subscription::recv`]) and from plain threads
@@ -173,6 +173,7 @@ pub use config::{
 };
 pub use engine::{DiscoveryEngine, StartError, discover};
 pub use error::DiscoveryError;
-pub use event::{DiscoveryEvent, RecvError, Subscription};
+pub use event::{DiscoveryEvent, Subscription};
 pub use model::{DiscoveredPlugin, Discovery, InvalidManifest, SkipReason, SkippedPlugin};
+pub use plugin_events::RecvError;
 pub use plugin_manifest::{MANIFEST_FILE_NAMES, Transport};

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 /// Our crates, lowest layer first (DESIGN.md, "Workspace").
 pub(crate) const LAYERS: &[&str] = &[
+    "plugin-events",
     "plugin-version",
     "plugin-manifest",
     "plugin-resolver",
