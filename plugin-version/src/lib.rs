@@ -36,7 +36,7 @@
 //! );
 //!
 //! // policy: may the loaded 1.4.0 be replaced by 2.0.0?
-//! let policy = VersionPolicy { breaking_change: BreakingChange::Reject, ..Default::default() };
+//! let policy = VersionPolicy::default().with_breaking_change(BreakingChange::Reject);
 //! let verdict = policy.check(Some(&v("1.4.0")?), &v("2.0.0")?, None);
 //! assert!(matches!(verdict, Verdict::Refused(Reason::Breaking { .. })));
 //! assert_eq!(

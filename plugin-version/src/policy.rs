@@ -13,6 +13,7 @@ use crate::{Constraint, Version, VersionRanges};
 /// incompatible with the loaded version (another major for `>=1.0.0`,
 /// another minor for `0.x`, another patch for `0.0.x`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum BreakingChange {
     /// Refuse it.
     Reject,
@@ -26,22 +27,36 @@ pub enum BreakingChange {
 /// Rules for accepting a version of a plugin, given what is loaded now.
 ///
 /// The default refuses pre-releases and downgrades, accepts range
-/// constraints and warns about breaking changes.
+/// constraints and warns about breaking changes. Like every plugkit
+/// configuration type it is built from [`Default`] and the `with_*`
+/// methods (the struct is `#[non_exhaustive]`, so it can grow):
+///
+/// ```
+/// use plugin_version::{BreakingChange, VersionPolicy};
+///
+/// let policy = VersionPolicy::default()
+///     .with_allow_prerelease(true)
+///     .with_breaking_change(BreakingChange::Reject);
+/// assert!(policy.allow_prerelease && !policy.allow_downgrade);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub struct VersionPolicy {
-    /// Admit versions with a pre-release tag (`2.0.0-rc.1`).
+    /// Admit versions with a pre-release tag (`2.0.0-rc.1`). Default `false`.
     pub allow_prerelease: bool,
-    /// Admit a version lower than the loaded one.
+    /// Admit a version lower than the loaded one. Default `false`.
     pub allow_downgrade: bool,
     /// Admit a version only when it was asked for by an exact constraint
     /// (`1.2.3`, `=1.2.3`) and equals it; range constraints are refused.
+    /// Default `false`.
     pub require_exact_match: bool,
-    /// What to do with breaking changes.
+    /// What to do with breaking changes. Default [`BreakingChange::Warn`].
     pub breaking_change: BreakingChange,
 }
 
 /// The judgement of [`VersionPolicy::check`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The change is acceptable.
     Allowed,
@@ -147,6 +162,35 @@ fn compatible_with(current: &Version) -> VersionRanges {
 }
 
 impl VersionPolicy {
+    /// Sets [`allow_prerelease`](Self::allow_prerelease) (default `false`).
+    #[must_use]
+    pub fn with_allow_prerelease(mut self, allow: bool) -> Self {
+        self.allow_prerelease = allow;
+        self
+    }
+
+    /// Sets [`allow_downgrade`](Self::allow_downgrade) (default `false`).
+    #[must_use]
+    pub fn with_allow_downgrade(mut self, allow: bool) -> Self {
+        self.allow_downgrade = allow;
+        self
+    }
+
+    /// Sets [`require_exact_match`](Self::require_exact_match) (default `false`).
+    #[must_use]
+    pub fn with_require_exact_match(mut self, require: bool) -> Self {
+        self.require_exact_match = require;
+        self
+    }
+
+    /// Sets [`breaking_change`](Self::breaking_change) (default
+    /// [`BreakingChange::Warn`]).
+    #[must_use]
+    pub fn with_breaking_change(mut self, breaking_change: BreakingChange) -> Self {
+        self.breaking_change = breaking_change;
+        self
+    }
+
     /// Judges a proposed change: `current` (`None` = nothing loaded yet)
     /// to `candidate`, optionally under the `constraint` that asked for it.
     ///

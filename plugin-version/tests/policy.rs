@@ -21,13 +21,15 @@ fn policy() -> VersionPolicy {
 fn default_policy() {
     assert_eq!(
         policy(),
-        VersionPolicy {
-            allow_prerelease: false,
-            allow_downgrade: false,
-            require_exact_match: false,
-            breaking_change: BreakingChange::Warn,
-        }
+        VersionPolicy::default()
+            .with_allow_prerelease(false)
+            .with_allow_downgrade(false)
+            .with_require_exact_match(false)
+            .with_breaking_change(BreakingChange::Warn)
     );
+    let policy = policy();
+    assert!(!policy.allow_prerelease && !policy.allow_downgrade && !policy.require_exact_match);
+    assert_eq!(policy.breaking_change, BreakingChange::Warn);
 }
 
 #[test]
@@ -65,10 +67,7 @@ fn prerelease_refused_unless_allowed() {
         verdict.reason().unwrap().to_string(),
         "2.0.0-rc.1 is a pre-release and pre-releases are not allowed"
     );
-    let allowing = VersionPolicy {
-        allow_prerelease: true,
-        ..policy()
-    };
+    let allowing = policy().with_allow_prerelease(true);
     assert_eq!(
         allowing.check(None, &v("2.0.0-rc.1"), Some(&c(">=2.0.0-rc.1"))),
         Verdict::Allowed
@@ -94,10 +93,7 @@ fn downgrade_refused_unless_allowed() {
         verdict.reason().unwrap().to_string(),
         "1.3.9 is lower than the loaded 1.4.0 and downgrades are not allowed"
     );
-    let allowing = VersionPolicy {
-        allow_downgrade: true,
-        ..policy()
-    };
+    let allowing = policy().with_allow_downgrade(true);
     assert_eq!(
         allowing.check(Some(&v("1.4.0")), &v("1.3.9"), None),
         Verdict::Allowed
@@ -115,10 +111,7 @@ fn breaking_change_warn_reject_allow() {
         reason.to_string(),
         "2.0.0 is a breaking change from the loaded 1.4.0"
     );
-    let with = |breaking_change| VersionPolicy {
-        breaking_change,
-        ..policy()
-    };
+    let with = |breaking_change| policy().with_breaking_change(breaking_change);
     let warn = with(BreakingChange::Warn).check(Some(&current), &candidate, None);
     assert_eq!(warn, Verdict::AllowedWithWarning(reason.clone()));
     assert!(warn.is_allowed());
@@ -135,12 +128,10 @@ fn breaking_change_warn_reject_allow() {
 
 #[test]
 fn breaking_follows_npm_caret() {
-    let reject = VersionPolicy {
-        breaking_change: BreakingChange::Reject,
-        allow_downgrade: true,
-        allow_prerelease: true,
-        ..policy()
-    };
+    let reject = policy()
+        .with_breaking_change(BreakingChange::Reject)
+        .with_allow_downgrade(true)
+        .with_allow_prerelease(true);
     let breaking = |from: &str, to: &str| !reject.check(Some(&v(from)), &v(to), None).is_allowed();
     // >= 1.0.0: another major
     assert!(!breaking("1.2.3", "1.9.0"));
@@ -177,10 +168,7 @@ fn unsatisfied_constraint_is_refused() {
 
 #[test]
 fn exact_match_requires_an_exact_constraint() {
-    let exact = VersionPolicy {
-        require_exact_match: true,
-        ..policy()
-    };
+    let exact = policy().with_require_exact_match(true);
     assert_eq!(
         exact.check(None, &v("1.2.3"), Some(&c("1.2.3"))),
         Verdict::Allowed
@@ -232,26 +220,18 @@ fn admissible_is_the_intersection() {
     assert!(!contains(&default, "1.3.0"), "downgrade");
     assert!(!contains(&default, "1.0.0-rc.2"), "pre-release");
 
-    let reject = VersionPolicy {
-        breaking_change: BreakingChange::Reject,
-        ..policy()
-    };
+    let reject = policy().with_breaking_change(BreakingChange::Reject);
     assert!(contains(&reject, "1.9.9"));
     assert!(!contains(&reject, "2.0.0"));
 
-    let loose = VersionPolicy {
-        allow_prerelease: true,
-        allow_downgrade: true,
-        ..policy()
-    };
+    let loose = policy()
+        .with_allow_prerelease(true)
+        .with_allow_downgrade(true);
     assert!(contains(&loose, "1.0.0-rc.2"));
     assert!(contains(&loose, "1.3.0"));
     assert!(!contains(&loose, "0.9.0"), "still inside the constraint");
 
-    let exact = VersionPolicy {
-        require_exact_match: true,
-        ..policy()
-    };
+    let exact = policy().with_require_exact_match(true);
     assert!(exact.admissible(&wanted, None).is_empty());
     let pinned = exact.admissible(&c("1.5.0"), Some(&current));
     assert!(pinned.contains(&v("1.5.0")) && pinned.contains(&v("1.5.0+b")));
@@ -269,9 +249,6 @@ fn admissible_without_current_is_the_constraint_minus_prereleases() {
         policy().admissible(&wanted, None),
         wanted.to_ranges().without_prereleases()
     );
-    let allowing = VersionPolicy {
-        allow_prerelease: true,
-        ..policy()
-    };
+    let allowing = policy().with_allow_prerelease(true);
     assert_eq!(allowing.admissible(&wanted, None), wanted.to_ranges());
 }

@@ -125,12 +125,11 @@ fn policy() -> impl Strategy<Value = VersionPolicy> {
     )
         .prop_map(
             |(allow_prerelease, allow_downgrade, require_exact_match, breaking_change)| {
-                VersionPolicy {
-                    allow_prerelease,
-                    allow_downgrade,
-                    require_exact_match,
-                    breaking_change,
-                }
+                VersionPolicy::default()
+                    .with_allow_prerelease(allow_prerelease)
+                    .with_allow_downgrade(allow_downgrade)
+                    .with_require_exact_match(require_exact_match)
+                    .with_breaking_change(breaking_change)
             },
         )
 }
