@@ -1,89 +1,22 @@
 //! [`DiscoveryEngine`]: one configuration, its subscribers and error
 //! handler, and (once started) the watch worker.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use plugin_events::Publisher;
 
 use crate::config::Compiled;
 use crate::event::{Subscription, diff};
-use crate::resolve::{Resolved, resolve, resolve_owned};
 use crate::scan::{ReadOptions, scan_roots};
+use crate::select::{Selection, select, select_owned};
+use crate::shared::{Shared, lock};
 use crate::watch::{self, Message};
-use crate::{ConfigError, Discovery, DiscoveryConfig, DiscoveryError, DiscoveryEvent};
-
-type ErrorHandler = dyn Fn(&DiscoveryError) + Send + Sync;
+use crate::{ConfigError, Discovery, DiscoveryConfig, DiscoveryError};
 
 /// The largest event buffer per subscriber (a larger configured capacity is
 /// lowered to this; the buffer is allocated up front).
 const MAX_EVENT_CAPACITY: usize = 1 << 16;
-
-/// What the engine and its worker share.
-pub(crate) struct Shared {
-    pub(crate) config: Compiled,
-    sender: Mutex<Option<Publisher<DiscoveryEvent>>>,
-    handler: RwLock<Option<Arc<ErrorHandler>>>,
-    current: Mutex<Arc<Discovery>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    /// Hands an error to the error handler, or logs it when there is none.
-    pub(crate) fn report(&self, error: &DiscoveryError) {
-        let handler = self
-            .handler
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match handler {
-            Some(handler) => handler(error),
-            None => tracing::warn!(error = %error.to_string_with_causes(), "discovery error"),
-        }
-    }
-
-    /// Makes `current` the state and sends `events`, under one lock, so a
-    /// subscriber that reads [`DiscoveryEngine::current`] sees a state no
-    /// older than the events it has received.
-    pub(crate) fn publish(&self, events: Vec<DiscoveryEvent>, current: Arc<Discovery>) {
-        let sender = lock(&self.sender);
-        *lock(&self.current) = current;
-        for event in events {
-            tracing::debug!(?event, "discovery event");
-            if let Some(sender) = sender.as_ref() {
-                sender.send(event);
-            }
-        }
-    }
-
-    /// Sends one event without changing the state.
-    pub(crate) fn send(&self, event: DiscoveryEvent) {
-        tracing::debug!(?event, "discovery event");
-        if let Some(sender) = lock(&self.sender).as_ref() {
-            sender.send(event);
-        }
-    }
-
-    /// Reports the errors of `new` that `old` did not have.
-    pub(crate) fn report_new_errors(&self, old: &Discovery, new: &Discovery) {
-        if new.errors.is_empty() {
-            return;
-        }
-        let known: std::collections::HashSet<String> = old
-            .errors
-            .iter()
-            .map(|e| e.to_string_with_causes())
-            .collect();
-        for error in &new.errors {
-            if !known.contains(&error.to_string_with_causes()) {
-                self.report(error);
-            }
-        }
-    }
-}
 
 enum State {
     Idle,
@@ -181,11 +114,11 @@ impl DiscoveryEngine {
     /// to the error handler. Works whether or not the engine is started.
     pub fn discover(&self) -> Discovery {
         let entries = scan_roots(&self.shared.config, ReadOptions::default());
-        let resolved = resolve_owned(&self.shared.config, entries);
-        for error in &resolved.discovery.errors {
+        let selection = select_owned(&self.shared.config, entries);
+        for error in &selection.discovery.errors {
             self.shared.report(error);
         }
-        Arc::unwrap_or_clone(resolved.discovery)
+        Arc::unwrap_or_clone(selection.discovery)
     }
 
     /// The state as of the last event sent (empty before
@@ -216,16 +149,16 @@ impl DiscoveryEngine {
             stamp_artifacts: watching,
         };
         let entries = scan_roots(&shared.config, options);
-        let resolved = resolve(&shared.config, &entries);
-        shared.report_new_errors(&Discovery::default(), &resolved.discovery);
-        let events = diff(&Resolved::default(), &resolved);
-        shared.publish(events, resolved.discovery.clone());
+        let selection = select(&shared.config, &entries);
+        shared.report_new_errors(&Discovery::default(), &selection.discovery);
+        let events = diff(&Selection::default(), &selection);
+        shared.publish(events, selection.discovery.clone());
 
         let Some(backend) = backend else {
             self.stop();
             return Ok(());
         };
-        let worker = watch::Worker::new(Arc::clone(shared), inbox, backend, entries, resolved);
+        let worker = watch::Worker::new(Arc::clone(shared), inbox, backend, entries, selection);
         let spawned = std::thread::Builder::new()
             .name("plugkit-discovery".into())
             .spawn(move || worker.run());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use plugin_manifest::Diagnostic;
 use plugin_version::Version;
 
-use crate::resolve::Resolved;
+use crate::select::Selection;
 use crate::{DiscoveredPlugin, SkipReason};
 
 /// A change in what the search directories hold.
@@ -67,7 +67,7 @@ pub enum DiscoveryEvent {
 /// The events that turn `old` into `new`: removals first (so a name is
 /// free before it comes back), then updates, discoveries, invalid
 /// manifests and skips, each group in path order.
-pub(crate) fn diff(old: &Resolved, new: &Resolved) -> Vec<DiscoveryEvent> {
+pub(crate) fn diff(old: &Selection, new: &Selection) -> Vec<DiscoveryEvent> {
     let mut events = Vec::new();
     let old_plugins: HashMap<&PathBuf, &DiscoveredPlugin> = old
         .discovery

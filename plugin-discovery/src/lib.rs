@@ -103,7 +103,7 @@
 //! a [`Discovery`]. Watch mode keeps the entries as its model of the current
 //! state. A change rescans only the affected region (the changed file, or
 //! the changed directory with everything below it, or the manifest whose
-//! artifact changed), replaces that region's entries, resolves again and
+//! artifact changed), replaces that region's entries, selects again and
 //! sends the *difference* between the old and the new [`Discovery`] as
 //! events. So events are exact by construction: nothing is sent twice, a
 //! change that leaves a plugin as it was sends nothing, a rescan of an
@@ -164,8 +164,9 @@ mod engine;
 mod error;
 mod event;
 mod model;
-mod resolve;
 mod scan;
+mod select;
+mod shared;
 mod watch;
 
 pub use config::{

@@ -1,6 +1,6 @@
 //! Scanning: walk regions of the search directories (walkdir), then read
 //! and parse the manifests found, in parallel (rayon). The result is a set
-//! of [`Entry`]s keyed by path, which `resolve` turns into a
+//! of [`Entry`]s keyed by path, which `select` turns into a
 //! [`Discovery`](crate::Discovery) and which watch mode keeps as its model
 //! of the current state.
 

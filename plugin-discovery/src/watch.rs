@@ -12,12 +12,12 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::config::Compiled;
-use crate::engine::Shared;
 use crate::event::diff;
-use crate::resolve::{Resolved, resolve};
 use crate::scan::{
     Entries, Entry, ManifestEntry, Outcome, ReadOptions, Region, Walked, read_all, take_range, walk,
 };
+use crate::select::{Selection, select};
+use crate::shared::Shared;
 use crate::{DiscoveryError, DiscoveryEvent};
 
 /// What reaches the worker.
@@ -136,7 +136,7 @@ pub(crate) struct Worker {
     inbox: Receiver<Message>,
     backend: Backend,
     entries: Entries,
-    resolved: Resolved,
+    selection: Selection,
     /// Artifact path -> the manifests naming it.
     artifacts: HashMap<PathBuf, Vec<PathBuf>>,
     pending: HashMap<PathBuf, Pending>,
@@ -152,7 +152,7 @@ impl Worker {
         inbox: Receiver<Message>,
         backend: Backend,
         entries: Entries,
-        resolved: Resolved,
+        selection: Selection,
     ) -> Worker {
         let next_poll = matches!(backend, Backend::Poll)
             .then(|| later(Instant::now(), shared.config.config.poll_interval));
@@ -161,7 +161,7 @@ impl Worker {
             inbox,
             backend,
             entries,
-            resolved,
+            selection,
             artifacts: HashMap::new(),
             pending: HashMap::new(),
             confirm: Vec::new(),
@@ -406,17 +406,18 @@ impl Worker {
         self.entries.extend(read);
         self.entries.extend(walked.entries);
 
-        let resolved = resolve(config, &self.entries);
+        let selection = select(config, &self.entries);
         self.shared
-            .report_new_errors(&self.resolved.discovery, &resolved.discovery);
-        let events = diff(&self.resolved, &resolved);
+            .report_new_errors(&self.selection.discovery, &selection.discovery);
+        let events = diff(&self.selection, &selection);
         tracing::debug!(
             regions = regions.len(),
             events = events.len(),
             "discovery rescan"
         );
-        self.shared.publish(events, Arc::clone(&resolved.discovery));
-        self.resolved = resolved;
+        self.shared
+            .publish(events, Arc::clone(&selection.discovery));
+        self.selection = selection;
         self.index_artifacts();
     }
 
@@ -532,7 +533,7 @@ mod tests {
             inbox,
             Backend::Native { _watcher: native },
             Entries::new(),
-            Resolved::default(),
+            Selection::default(),
         );
         worker.note(Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch)));
         assert!(matches!(worker.backend, Backend::Poll));

@@ -1,5 +1,6 @@
-//! From entries to a [`Discovery`]: pick the manifest of each directory,
-//! apply the configured filters, settle duplicates. A pure function of the
+//! Selection: from entries to a [`Discovery`]. Picks the manifest of each
+//! directory (the others are shadowed), applies the configured filters and
+//! settles duplicates. A pure function of the
 //! entries, so a full scan and watch mode's incremental model give the same
 //! answer for the same files.
 //!
@@ -23,7 +24,7 @@ use crate::{DiscoveredPlugin, Discovery, InvalidManifest, SkipReason, SkippedPlu
 /// A discovery with what watch mode needs to tell updates apart: the
 /// artifact stamp of each plugin, by manifest path.
 #[derive(Debug, Default)]
-pub(crate) struct Resolved {
+pub(crate) struct Selection {
     pub(crate) discovery: Arc<Discovery>,
     pub(crate) artifacts: HashMap<PathBuf, Option<Stamp>>,
 }
@@ -37,7 +38,7 @@ enum Verdict {
 }
 
 /// Resolves a model that is kept (values are cloned).
-pub(crate) fn resolve(config: &Compiled, entries: &Entries) -> Resolved {
+pub(crate) fn select(config: &Compiled, entries: &Entries) -> Selection {
     let verdicts = decide(config, entries);
     apply(
         entries
@@ -50,7 +51,7 @@ pub(crate) fn resolve(config: &Compiled, entries: &Entries) -> Resolved {
 
 /// Resolves entries that are not needed afterwards (values are moved, and
 /// no artifact stamps are kept: there will be no next state to compare).
-pub(crate) fn resolve_owned(config: &Compiled, entries: Entries) -> Resolved {
+pub(crate) fn select_owned(config: &Compiled, entries: Entries) -> Selection {
     let verdicts = decide(config, &entries);
     apply(
         entries
@@ -147,7 +148,7 @@ fn decide(config: &Compiled, entries: &Entries) -> Vec<Verdict> {
     verdicts
 }
 
-fn apply<'a, I>(entries: I, verdicts: Vec<Verdict>, keep_artifacts: bool) -> Resolved
+fn apply<'a, I>(entries: I, verdicts: Vec<Verdict>, keep_artifacts: bool) -> Selection
 where
     I: Iterator<Item = (Cow<'a, PathBuf>, Cow<'a, Entry>)>,
 {
@@ -194,7 +195,7 @@ where
     });
     // Entries come in path order, so the other lists already are sorted.
     discovery.errors.sort_by(|a, b| a.path().cmp(&b.path()));
-    Resolved {
+    Selection {
         discovery: Arc::new(discovery),
         artifacts,
     }
