@@ -259,8 +259,12 @@ pub(crate) struct Compiled {
     /// The search directories as given, lexically tidied (so event paths
     /// and walked paths share one spelling).
     pub(crate) roots: Vec<PathBuf>,
-    /// The same, absolute.
+    /// The same, absolute (the current directory joined in front, `..`
+    /// kept: how `notify` spells the paths of its events).
     roots_abs: Vec<PathBuf>,
+    /// The same, canonical (symlinks resolved), for watchers that report
+    /// canonical paths; `None` for a root that does not exist.
+    roots_canonical: Vec<Option<PathBuf>>,
     excludes_abs: Vec<PathBuf>,
     exclude_globs: Option<GlobSet>,
     artifact_globs: Option<GlobSet>,
@@ -281,6 +285,7 @@ impl Compiled {
             .iter()
             .map(|r| absolute(r))
             .collect::<Result<_, _>>()?;
+        let roots_canonical = roots.iter().map(|r| r.canonicalize().ok()).collect();
         let excludes_abs = config
             .exclude_paths
             .iter()
@@ -292,6 +297,7 @@ impl Compiled {
             config,
             roots,
             roots_abs,
+            roots_canonical,
             excludes_abs,
             exclude_globs,
             artifact_globs,
@@ -315,6 +321,37 @@ impl Compiled {
             return self.excludes_abs.iter().any(|e| absolute.starts_with(e));
         }
         false
+    }
+
+    /// `path` (from a file watcher) spelled like the roots, so it can be
+    /// compared with the walked paths: a watcher reports absolute paths
+    /// (notify joins the current directory in front of a relative root, and
+    /// some platforms resolve symlinks), while the roots and everything
+    /// found under them keep the spelling they were given. A path under no
+    /// root is returned as it is.
+    pub(crate) fn respell(&self, path: PathBuf) -> PathBuf {
+        if self.roots.iter().any(|root| path.starts_with(root)) {
+            return path;
+        }
+        let spelled_as = |prefix: &Path, root: &PathBuf| {
+            path.strip_prefix(prefix).ok().map(|rest| {
+                if rest.as_os_str().is_empty() {
+                    root.clone()
+                } else {
+                    root.join(rest)
+                }
+            })
+        };
+        let absolute = self.roots.iter().zip(&self.roots_abs);
+        let canonical = self
+            .roots
+            .iter()
+            .zip(&self.roots_canonical)
+            .filter_map(|(root, canonical)| Some((root, canonical.as_ref()?)));
+        absolute
+            .chain(canonical)
+            .find_map(|(root, prefix)| spelled_as(prefix, root))
+            .unwrap_or(path)
     }
 
     /// Which root `path` (an event path, spelled like the roots) is under,
@@ -454,5 +491,31 @@ mod tests {
         assert_eq!(compiled.locate(Path::new("plugins/node_modules/x")), None);
         assert_eq!(compiled.locate(Path::new("plugins/old/x")), None);
         assert_eq!(compiled.locate(Path::new("elsewhere/a")), None);
+    }
+
+    #[test]
+    fn watcher_paths_are_respelled_like_the_roots() {
+        let cwd = std::env::current_dir().unwrap();
+        let config = DiscoveryConfig::new(["./plugins", "../x/dir", "/abs/dir"]);
+        let compiled = Compiled::new(config).unwrap();
+        let cases = [
+            (
+                cwd.join("plugins/a/plugin-manifest.json"),
+                "plugins/a/plugin-manifest.json",
+            ),
+            (cwd.join("./plugins/a"), "plugins/a"),
+            (cwd.join("plugins"), "plugins"),
+            (cwd.join("../x/dir/b"), "../x/dir/b"),
+            (PathBuf::from("/abs/dir/c"), "/abs/dir/c"),
+            (PathBuf::from("/elsewhere/d"), "/elsewhere/d"),
+            (PathBuf::from("plugins/e"), "plugins/e"),
+        ];
+        for (reported, expected) in cases {
+            assert_eq!(
+                compiled.respell(reported.clone()),
+                Path::new(expected),
+                "{reported:?}"
+            );
+        }
     }
 }

@@ -249,6 +249,7 @@ impl Worker {
         }
         let now = Instant::now();
         for path in event.paths {
+            let path = self.shared.config.respell(path);
             self.touch(path, now);
         }
     }
