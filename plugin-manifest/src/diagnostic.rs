@@ -1,5 +1,6 @@
 //! Diagnostics: every problem found in a manifest, with where it is.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -7,6 +8,7 @@ use serde::Serialize;
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Severity {
     /// The manifest is accepted; the problem is reported (for example an
     /// unknown field, kept so the format can grow).
@@ -69,6 +71,9 @@ pub enum DiagnosticKind {
     InvalidChecksum,
     /// A capability is malformed.
     InvalidCapability,
+    /// A field that names something (name, transport, endpoint, dependency
+    /// name) contains a control character (C0, DEL or C1).
+    ControlCharacter,
     /// A capability is listed twice (warning).
     DuplicateCapability,
     /// A field plugkit does not know (warning).
@@ -98,10 +103,28 @@ impl DiagnosticKind {
             DiagnosticKind::OutOfRange => "out_of_range",
             DiagnosticKind::InvalidChecksum => "invalid_checksum",
             DiagnosticKind::InvalidCapability => "invalid_capability",
+            DiagnosticKind::ControlCharacter => "control_character",
             DiagnosticKind::DuplicateCapability => "duplicate_capability",
             DiagnosticKind::UnknownField => "unknown_field",
         }
     }
+}
+
+/// `text` with every control character (C0, DEL, C1) written as a Rust
+/// escape (`\u{1b}`), and borrowed when there is none.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A line and column in the manifest's text, both counted from 1.
@@ -132,12 +155,19 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error. Control characters in `path` and `message` (which quote
+    /// the manifest's own text) are escaped, so no diagnostic can move the
+    /// cursor or forge a line when printed to a terminal.
     pub(crate) fn error(kind: DiagnosticKind, path: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
         Diagnostic {
             severity: Severity::Error,
             kind,
-            path: path.to_string(),
-            message: message.into(),
+            path: printable(path).into_owned(),
+            message: match printable(&message) {
+                Cow::Borrowed(_) => message,
+                Cow::Owned(escaped) => escaped,
+            },
             location: None,
         }
     }

@@ -60,6 +60,29 @@
 //! Constraints use the npm syntax of `plugin-version` (a bare version is an
 //! exact match).
 //!
+//! Every field that names something (`name`, `transport`, `endpoint`, a
+//! dependency's name) is refused if it contains a control character (C0,
+//! DEL or C1), with a [`DiagnosticKind::ControlCharacter`] naming the field:
+//! such a value, printed to a terminal, could forge lines of output. No
+//! diagnostic carries a control character either: any in the manifest's
+//! own text (an unknown key, a duplicate key) is written as an escape.
+//!
+//! # YAML 1.2
+//!
+//! YAML manifests are read with YAML 1.2's core schema for plain
+//! (unquoted) scalars, not YAML 1.1's: only `true`, `True`, `TRUE`,
+//! `false`, `False`, `FALSE` are booleans, so `name: on`, `name: y`,
+//! `endpoint: off` and `capabilities: [NO]` are text; `null`, `Null`,
+//! `NULL`, `~` and nothing are null; integers are `[-+]?[0-9]+`, `0o17`,
+//! `0x1F`; floats are `1.5`, `1e3`, `.inf`, `.nan`. Merge keys (`<<`) are
+//! YAML 1.1 and refused. Two deliberate differences, both towards reading
+//! the text as written: `1_0` is text (as in 1.2), and a decimal with a
+//! leading zero (`012`: octal in 1.1, decimal in 1.2) is kept as the text
+//! written, so a text field holds `"012"` and a number field refuses it
+//! with a hint. serde-saphyr still reads `0b11` and `+0x1F` as integers;
+//! in a text field they, like any number or boolean, are refused with a
+//! "quote it" hint. JSON gets its own hint (write it in double quotes).
+//!
 //! `requirements.min_go_version` (from the Go guide) and any other unknown
 //! requirement are accepted with a warning. Unknown fields anywhere are
 //! warnings, not errors, so the format can grow; `$schema` is accepted
@@ -102,10 +125,11 @@ pub const MANIFEST_FILE_NAMES: &[&str] = &[
 
 /// The text format of a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// JSON.
     Json,
-    /// YAML 1.2.
+    /// YAML 1.2, core schema (see [the crate docs](crate#yaml-12)).
     Yaml,
 }
 
@@ -123,6 +147,14 @@ impl Format {
 }
 
 /// Bounds on what the parser accepts, checked before the input is trusted.
+///
+/// Built like every plugkit configuration type, from [`Default`] and the
+/// `with_*` methods:
+///
+/// ```
+/// let limits = plugin_manifest::Limits::default().with_max_bytes(64 * 1024);
+/// assert_eq!((limits.max_bytes, limits.max_depth), (65_536, 64));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -134,6 +166,36 @@ pub struct Limits {
     pub max_yaml_aliases: usize,
     /// Most YAML nodes, counting alias expansions. Default 100,000.
     pub max_nodes: usize,
+}
+
+impl Limits {
+    /// Sets [`max_bytes`](Self::max_bytes).
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth).
+    #[must_use]
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Sets [`max_yaml_aliases`](Self::max_yaml_aliases).
+    #[must_use]
+    pub fn with_max_yaml_aliases(mut self, max_yaml_aliases: usize) -> Self {
+        self.max_yaml_aliases = max_yaml_aliases;
+        self
+    }
+
+    /// Sets [`max_nodes`](Self::max_nodes).
+    #[must_use]
+    pub fn with_max_nodes(mut self, max_nodes: usize) -> Self {
+        self.max_nodes = max_nodes;
+        self
+    }
 }
 
 impl Default for Limits {
@@ -189,7 +251,7 @@ pub fn parse_format(
 ) -> Result<ParsedManifest, ManifestErrors> {
     let tree = syntax::read(source, format, limits)
         .map_err(|diagnostic| ManifestErrors::new(file_name, vec![diagnostic]))?;
-    match validate::validate(tree) {
+    match validate::validate(tree, format) {
         Ok((manifest, warnings)) => Ok(ParsedManifest { manifest, warnings }),
         Err(diagnostics) => Err(ManifestErrors::new(file_name, diagnostics)),
     }

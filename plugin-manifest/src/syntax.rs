@@ -70,7 +70,15 @@ fn read_json(text: &str, limits: &Limits) -> Result<Value, Diagnostic> {
     })
 }
 
-fn read_yaml(text: &str, limits: &Limits) -> Result<Value, Diagnostic> {
+/// YAML 1.2 core schema for plain scalars, as far as `serde-saphyr` can be
+/// told to follow it: only `true`/`True`/`TRUE`/`false`/`False`/`FALSE` are
+/// booleans (`on`, `y`, `NO`, ... are text), `1_0` is text, and a decimal
+/// with a leading zero (`012`, octal in YAML 1.1, decimal in 1.2) is kept as
+/// the text written, so no reading of it is silently chosen. Merge keys
+/// (`<<`, a YAML 1.1 type) are refused. What the parser still reads
+/// differently from the core schema (`0b11`, `+0x1F` as integers) can only
+/// reach a string field as a number, where validation says to quote it.
+fn yaml_options(limits: &Limits) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_depth = limits.max_depth;
     budget.max_aliases = limits.max_yaml_aliases;
@@ -85,16 +93,28 @@ fn read_yaml(text: &str, limits: &Limits) -> Result<Value, Diagnostic> {
     // serde-saphyr locates the second occurrence of a key; its message is
     // reworded below to match the JSON one.
     options.duplicate_keys = serde_saphyr::options::DuplicateKeyPolicy::Error;
+    options.strict_booleans = true;
+    options.legacy_octal_numbers = false;
+    options.leading_zero_numbers_as_strings = true;
+    options.underscored_numbers_as_strings = true;
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Error;
+    options
+}
 
+fn read_yaml(text: &str, limits: &Limits) -> Result<Value, Diagnostic> {
     let seed = TreeSeed::new(limits);
-    let tree = serde_saphyr::with_deserializer_from_str_with_options(text, options, |d| {
-        seed.deserialize(d)
-    });
+    let tree =
+        serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(limits), |d| {
+            seed.deserialize(d)
+        });
     tree.map_err(|error| {
         let location = error.location().map(|l| Location {
             line: l.line(),
             column: l.column(),
         });
+        if let Some(diagnostic) = yaml_error_in_words(error.without_snippet(), limits) {
+            return diagnostic.at(location);
+        }
         let mut message = first_line(&error.without_snippet().to_string());
         // serde-saphyr appends " at line L, column C"; we report it separately.
         if let Some(cut) = message.rfind(" at line ").filter(|_| location.is_some()) {
@@ -108,6 +128,59 @@ fn read_yaml(text: &str, limits: &Limits) -> Result<Value, Diagnostic> {
             message = format!("duplicate key `{key}`");
         }
         syntax_diagnostic(message, location, limits)
+    })
+}
+
+/// The serde-saphyr errors whose own text is not written for a person (a
+/// budget breach prints as Rust `Debug`, `Documents { documents: 2 }`), in
+/// words, in terms of our [`Limits`].
+fn yaml_error_in_words(error: &serde_saphyr::Error, limits: &Limits) -> Option<Diagnostic> {
+    use serde_saphyr::budget::BudgetBreach;
+    let limit = |message: String| Diagnostic::error(DiagnosticKind::LimitExceeded, "", message);
+    let alias_bomb = || {
+        limit(format!(
+            "too many YAML aliases or alias expansions (limits: {} aliases, {} nodes); is this an alias bomb?",
+            limits.max_yaml_aliases, limits.max_nodes
+        ))
+    };
+    Some(match error {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Documents { .. } => Diagnostic::error(
+                DiagnosticKind::Syntax,
+                "",
+                "a manifest is one YAML document, but this file holds more than one (separated by `---`)",
+            ),
+            BudgetBreach::Depth { .. } => limit(format!(
+                "nesting deeper than the limit of {} levels",
+                limits.max_depth
+            )),
+            BudgetBreach::Aliases { .. }
+            | BudgetBreach::Anchors { .. }
+            | BudgetBreach::AliasAnchorRatio { .. }
+            | BudgetBreach::RecordedAnchorEvents { .. }
+            | BudgetBreach::RecordedAnchorBytes { .. } => alias_bomb(),
+            BudgetBreach::Nodes { .. } | BudgetBreach::Events { .. } => limit(format!(
+                "more YAML values than the limit of {} nodes",
+                limits.max_nodes
+            )),
+            _ => limit(format!(
+                "the YAML is larger or more complex than a manifest may be (limits: {} bytes, {} levels, {} nodes, {} aliases)",
+                limits.max_bytes, limits.max_depth, limits.max_nodes, limits.max_yaml_aliases
+            )),
+        },
+        serde_saphyr::Error::MergeKeyNotAllowed { .. } => Diagnostic::error(
+            DiagnosticKind::Syntax,
+            "",
+            "merge keys (`<<`) are YAML 1.1, not part of YAML 1.2: write the fields out",
+        ),
+        serde_saphyr::Error::NonFiniteFloat { value, .. } => Diagnostic::error(
+            DiagnosticKind::Syntax,
+            "",
+            format!(
+                "YAML reads an unquoted {value} as a number that is not finite, which a manifest cannot hold: quote it if it is text"
+            ),
+        ),
+        _ => return None,
     })
 }
 
@@ -272,7 +345,10 @@ impl<'de> Visitor<'de> for TreeSeed {
         let mut entries = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             if entries.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key `{}`",
+                    key.escape_debug()
+                )));
             }
             let value = map.next_value_seed(inner)?;
             entries.insert(key, value);

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use plugin_version::{Constraint, parse_version};
 use serde_json::{Map, Value};
 
+use crate::Format;
 use crate::diagnostic::{Diagnostic, DiagnosticKind as Kind};
 use crate::model::{Checksum, Dependency, Manifest, Requirements, Resources, Transport};
 use crate::name::check_plugin_name;
@@ -36,8 +37,14 @@ pub const DEPENDENCY_FIELDS: &[&str] = &["name", "version"];
 
 /// Validates a manifest tree. `Ok` holds the manifest and its warnings;
 /// `Err` every diagnostic (at least one error), in document order.
-pub(crate) fn validate(root: Value) -> Result<(Manifest, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut v = Validator::default();
+pub(crate) fn validate(
+    root: Value,
+    format: Format,
+) -> Result<(Manifest, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut v = Validator {
+        diagnostics: Vec::new(),
+        format,
+    };
     let manifest = v.manifest(root);
     match manifest {
         Some(manifest) if !v.has_errors() => Ok((manifest, v.diagnostics)),
@@ -45,9 +52,10 @@ pub(crate) fn validate(root: Value) -> Result<(Manifest, Vec<Diagnostic>), Vec<D
     }
 }
 
-#[derive(Default)]
 struct Validator {
     diagnostics: Vec<Diagnostic>,
+    /// The format read, for hints that depend on it (how to quote).
+    format: Format,
 }
 
 /// A mapping being read: fields are taken out one by one; whatever is left
@@ -103,11 +111,49 @@ impl Validator {
     }
 
     fn wrong_type(&mut self, path: &str, expected: &str, found: &Value) {
+        let message = format!("expected {expected}, found {}", describe(found));
+        self.error(Kind::WrongType, path, message);
+    }
+
+    /// A text field holds a number or a boolean: the value was written
+    /// without quotes. The hint says how to quote it in the format read.
+    fn wrong_type_for_text(&mut self, path: &str, expected: &str, found: &Value) {
         let mut message = format!("expected {expected}, found {}", describe(found));
-        if expected.starts_with("a version") && found.is_number() {
-            message.push_str(" (YAML reads an unquoted 1.2 as a number: quote it)");
+        let what = match found {
+            Value::Number(_) => Some("a number"),
+            Value::Bool(_) => Some("a boolean"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            match self.format {
+                Format::Json => message.push_str(&format!(
+                    " (JSON reads a value without double quotes as {what}: write it as a string, in double quotes)"
+                )),
+                _ => message.push_str(&format!(
+                    " (YAML reads this unquoted value as {what}: quote it)"
+                )),
+            }
         }
         self.error(Kind::WrongType, path, message);
+    }
+
+    /// Whether `text`, the value of a field that names something, is free
+    /// of control characters; if not, the error names the field and the
+    /// character. (Such a value printed to a terminal could move the cursor
+    /// or forge whole lines of output.)
+    fn no_control_characters(&mut self, path: &str, text: &str) -> bool {
+        let Some((at, c)) = text.char_indices().find(|(_, c)| c.is_control()) else {
+            return true;
+        };
+        self.error(
+            Kind::ControlCharacter,
+            path,
+            format!(
+                "{text:?} contains the control character U+{:04X} at byte {at}; a name, transport or endpoint cannot contain control characters",
+                u32::from(c)
+            ),
+        );
+        false
     }
 
     fn manifest(&mut self, root: Value) -> Option<Manifest> {
@@ -121,14 +167,14 @@ impl Validator {
         };
         let _schema = fields.take("$schema");
 
-        let name =
-            self.required_string(&mut fields, "name").and_then(|name| {
-                match check_plugin_name(&name) {
-                    Ok(()) => Some(name),
-                    Err(error) => {
-                        self.error(Kind::InvalidName, "name", error.to_string());
-                        None
-                    }
+        let name = self
+            .required_string(&mut fields, "name")
+            .filter(|name| self.no_control_characters("name", name))
+            .and_then(|name| match check_plugin_name(&name) {
+                Ok(()) => Some(name),
+                Err(error) => {
+                    self.error(Kind::InvalidName, "name", error.to_string());
+                    None
                 }
             });
         let version = self
@@ -215,7 +261,7 @@ impl Validator {
         match value {
             Value::String(s) => Some(s),
             other => {
-                self.wrong_type(path, expected, &other);
+                self.wrong_type_for_text(path, expected, &other);
                 None
             }
         }
@@ -278,7 +324,9 @@ impl Validator {
     }
 
     fn transport(&mut self, fields: &mut Fields) -> Option<Transport> {
-        let text = self.required_string(fields, "transport")?;
+        let text = self
+            .required_string(fields, "transport")
+            .filter(|text| self.no_control_characters("transport", text))?;
         let found = Transport::SPELLINGS
             .iter()
             .find(|(spelling, _)| *spelling == text)
@@ -298,7 +346,9 @@ impl Validator {
     }
 
     fn endpoint(&mut self, fields: &mut Fields, transport: Option<Transport>) -> Option<String> {
-        let endpoint = self.required_string(fields, "endpoint")?;
+        let endpoint = self
+            .required_string(fields, "endpoint")
+            .filter(|endpoint| self.no_control_characters("endpoint", endpoint))?;
         let checked = match transport? {
             Transport::Native | Transport::Process => check_local_endpoint(&endpoint),
             Transport::Grpc => check_remote_endpoint(&endpoint),
@@ -393,6 +443,14 @@ impl Validator {
     /// A dependency in one of its three forms: `"name"`, `"name CONSTRAINT"`
     /// or `{name: ..., version: ...}`.
     fn dependency(&mut self, path: &str, item: Value) -> Option<Dependency> {
+        let is_mapping = item.is_object();
+        // The string form is checked whole: a line break would otherwise
+        // split it into a name and a "constraint".
+        if let Value::String(text) = &item
+            && !self.no_control_characters(path, text)
+        {
+            return None;
+        }
         let (name, constraint_text, constraint_path) = match item {
             Value::String(text) => {
                 let text = text.trim();
@@ -422,7 +480,7 @@ impl Validator {
                 (name?, version, version_path)
             }
             other => {
-                self.wrong_type(
+                self.wrong_type_for_text(
                     path,
                     "a plugin name, \"name CONSTRAINT\", or a mapping with `name` and `version`",
                     &other,
@@ -430,10 +488,18 @@ impl Validator {
                 return None;
             }
         };
+        let name_path = if is_mapping {
+            join(path, "name")
+        } else {
+            path.to_string()
+        };
+        if !self.no_control_characters(&name_path, &name) {
+            return None;
+        }
         let name_ok = match check_plugin_name(&name) {
             Ok(()) => true,
             Err(error) => {
-                self.error(Kind::InvalidDependency, path, error.to_string());
+                self.error(Kind::InvalidDependency, &name_path, error.to_string());
                 false
             }
         };
@@ -485,6 +551,22 @@ impl Validator {
                     None
                 }
             },
+            Value::String(text) => {
+                let mut message = format!("expected a whole number, found {}", describe(&value));
+                let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+                if digits.len() > 1
+                    && digits.starts_with('0')
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    message.push_str(" (a leading zero makes it octal in YAML 1.1 and decimal in YAML 1.2: write the number without it)");
+                } else if text.contains('_')
+                    && text.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+                {
+                    message.push_str(" (YAML 1.2 has no `_` in numbers: write the digits alone)");
+                }
+                self.error(Kind::WrongType, &path, message);
+                None
+            }
             other => {
                 self.wrong_type(&path, "a whole number", other);
                 None
