@@ -35,6 +35,19 @@ pub enum DiscoveryError {
         /// The path.
         path: PathBuf,
     },
+    /// A manifest is larger than
+    /// [`Limits::max_bytes`](plugin_manifest::Limits::max_bytes); it is not
+    /// read beyond the limit.
+    TooLarge {
+        /// The manifest file.
+        path: PathBuf,
+        /// Its size, when it is known (a regular file's, from its metadata;
+        /// `None` for a stream, which was read up to one byte past the
+        /// limit).
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Following symlinks, a link leads back to a directory it is in.
     SymlinkLoop {
         /// The link.
@@ -64,6 +77,24 @@ impl fmt::Display for DiscoveryError {
             DiscoveryError::NotAFile { path } => {
                 write!(f, "{} is not a regular file", path.display())
             }
+            DiscoveryError::TooLarge {
+                path,
+                size: Some(size),
+                limit,
+            } => write!(
+                f,
+                "manifest {} is {size} bytes, more than the limit of {limit} bytes",
+                path.display()
+            ),
+            DiscoveryError::TooLarge {
+                path,
+                size: None,
+                limit,
+            } => write!(
+                f,
+                "manifest {} holds more than the limit of {limit} bytes",
+                path.display()
+            ),
             DiscoveryError::SymlinkLoop { path, ancestor } => write!(
                 f,
                 "symlink loop: {} leads back to {}",
@@ -86,7 +117,9 @@ impl std::error::Error for DiscoveryError {
             DiscoveryError::ReadDir { source, .. }
             | DiscoveryError::ReadManifest { source, .. } => Some(&**source),
             DiscoveryError::Watch { source, .. } => Some(&**source),
-            DiscoveryError::NotAFile { .. } | DiscoveryError::SymlinkLoop { .. } => None,
+            DiscoveryError::NotAFile { .. }
+            | DiscoveryError::TooLarge { .. }
+            | DiscoveryError::SymlinkLoop { .. } => None,
         }
     }
 }
@@ -98,6 +131,7 @@ impl DiscoveryError {
             DiscoveryError::ReadDir { path, .. }
             | DiscoveryError::ReadManifest { path, .. }
             | DiscoveryError::NotAFile { path }
+            | DiscoveryError::TooLarge { path, .. }
             | DiscoveryError::SymlinkLoop { path, .. } => Some(path),
             DiscoveryError::Watch { path, .. } => path.as_deref(),
         }

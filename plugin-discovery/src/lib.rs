@@ -147,9 +147,13 @@
 //! first appear).
 //!
 //! **Limits.** Manifests are read with [`DiscoveryConfig::limits`] (1 MiB by
-//! default, read no further), only regular files are opened (a FIFO named
-//! like a manifest cannot block a scan), and with symlinks followed a link
-//! back to an ancestor is reported as [`DiscoveryError::SymlinkLoop`].
+//! default): a larger file is refused from its metadata before it is read
+//! ([`DiscoveryError::TooLarge`], with its real size and the limit), and no
+//! read goes further than the limit. Only regular files are opened (a FIFO
+//! named like a manifest cannot block a scan), and with symlinks followed a
+//! link back to an ancestor is reported as [`DiscoveryError::SymlinkLoop`].
+//! [`read_manifest_file`] is this bounded read, for other readers of
+//! manifests (the CLI's `manifest check` uses it).
 //!
 //! What is not covered: the native backend does not watch a search
 //! directory that is missing when watching starts, nor one deleted and
@@ -164,6 +168,7 @@ mod engine;
 mod error;
 mod event;
 mod model;
+mod read;
 mod scan;
 mod select;
 mod shared;
@@ -178,3 +183,4 @@ pub use event::{DiscoveryEvent, Subscription};
 pub use model::{DiscoveredPlugin, Discovery, InvalidManifest, SkipReason, SkippedPlugin};
 pub use plugin_events::RecvError;
 pub use plugin_manifest::{MANIFEST_FILE_NAMES, Transport};
+pub use read::{SpecialFiles, read_manifest_file};

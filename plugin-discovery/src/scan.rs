@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use walkdir::WalkDir;
 
 use crate::config::Compiled;
+use crate::read::read_open;
 use crate::{DiscoveredPlugin, DiscoveryError};
 
 /// Everything known about the search directories, keyed by path. Paths are
@@ -339,18 +340,19 @@ fn read_one(
             source: Arc::new(error),
         })
     };
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         Err(error) => return entry(None, unreadable(error)),
     };
-    let stamp = match file.metadata() {
-        Ok(metadata) if metadata.is_file() => Stamp::of(&metadata),
+    let metadata = match file.metadata() {
+        Ok(metadata) if metadata.is_file() => metadata,
         Ok(_) => {
             let error = DiscoveryError::NotAFile { path: path.clone() };
             return entry(None, Outcome::Unreadable(error));
         }
         Err(error) => return entry(None, unreadable(error)),
     };
+    let stamp = Stamp::of(&metadata);
     if let Some(previous) = previous
         && previous.stamp == Some(stamp)
     {
@@ -360,11 +362,11 @@ fn read_one(
         }
         return entry(Some(stamp), outcome);
     }
-    let limit = (config.config.limits.max_bytes as u64).saturating_add(1);
-    let mut bytes = Vec::with_capacity(stamp.len.min(limit) as usize);
-    if let Err(error) = (&mut file).take(limit).read_to_end(&mut bytes) {
-        return entry(Some(stamp), unreadable(error));
-    }
+    let limit = config.config.limits.max_bytes as u64;
+    let bytes = match read_open(file, &metadata, path, limit) {
+        Ok(bytes) => bytes,
+        Err(error) => return entry(Some(stamp), Outcome::Unreadable(error)),
+    };
     let shown = path.to_string_lossy();
     let outcome = match plugin_manifest::parse_with(&bytes, &shown, &config.config.limits) {
         Ok(parsed) => {

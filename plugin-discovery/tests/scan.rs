@@ -312,18 +312,27 @@ fn a_search_path_that_is_a_manifest_file_is_read_as_one() {
 }
 
 #[test]
-fn an_oversized_manifest_is_invalid_not_read_whole() {
+fn an_oversized_manifest_is_refused_with_its_real_size_before_it_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big/plugin-manifest.json");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let file = std::fs::File::create(&path).unwrap();
-    file.set_len(64 << 20).unwrap(); // sparse: 64 MiB of zeros
+    file.set_len(2 << 30).unwrap(); // sparse: 2 GiB of zeros
     let found = discover(&DiscoveryConfig::new([dir.path()])).unwrap();
-    assert_eq!(found.invalid.len(), 1);
-    assert_eq!(
-        found.invalid[0].diagnostics[0].kind,
-        plugin_manifest::DiagnosticKind::TooLarge
-    );
+    assert!(found.invalid.is_empty() && found.plugins.is_empty());
+    match found.errors.as_slice() {
+        [error @ DiscoveryError::TooLarge { size, limit, .. }] => {
+            assert_eq!((*size, *limit), (Some(2 << 30), 1 << 20));
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "manifest {} is 2147483648 bytes, more than the limit of 1048576 bytes",
+                    path.display()
+                )
+            );
+        }
+        other => panic!("expected one too-large error, got {other:?}"),
+    }
 }
 
 #[cfg(unix)]
@@ -460,6 +469,44 @@ mod unix {
             &found.errors[..],
             [DiscoveryError::NotAFile { path }] if path == &fifo
         ));
+    }
+
+    #[test]
+    fn a_manifest_symlinked_to_a_device_or_a_fifo_as_search_path_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("z/plugin-manifest.json");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        symlink("/dev/zero", &link).unwrap();
+        // Not followed: reported as a symlink.
+        let found = discover(&DiscoveryConfig::new([dir.path()])).unwrap();
+        assert_eq!(found.skipped[0].reason, SkipReason::SymlinkNotFollowed);
+        // Followed: a device, refused without being opened.
+        let mut config = DiscoveryConfig::new([dir.path()]);
+        config.follow_symlinks = true;
+        let found = discover(&config).unwrap();
+        assert!(matches!(
+            &found.errors[..],
+            [DiscoveryError::NotAFile { path }] if path == &link
+        ));
+        // Named as a search path (read as a manifest file): refused too.
+        let found = discover(&DiscoveryConfig::new([&link])).unwrap();
+        assert!(
+            matches!(&found.errors[..], [DiscoveryError::NotAFile { .. }]),
+            "{:?}",
+            found.errors
+        );
+        let fifo = dir.path().join("fifo.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let found = discover(&DiscoveryConfig::new([&fifo])).unwrap();
+        assert!(
+            matches!(&found.errors[..], [DiscoveryError::NotAFile { .. }]),
+            "{:?}",
+            found.errors
+        );
     }
 
     trait TapParent {
