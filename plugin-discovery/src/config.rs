@@ -242,7 +242,7 @@ pub enum ConfigError {
     NoDirectories,
     /// The current directory is needed to make a relative path absolute
     /// and cannot be read.
-    #[error("cannot resolve {}: {message}", path.display())]
+    #[error("cannot resolve {}: {message}", crate::printable_path(path))]
     Path {
         /// The path.
         path: PathBuf,

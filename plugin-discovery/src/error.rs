@@ -6,6 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::display::{printable, printable_path};
+
 /// Something discovery could not look at. Each names its path; IO and
 /// watcher errors keep their cause as [`source`](std::error::Error::source).
 ///
@@ -69,13 +71,13 @@ impl fmt::Display for DiscoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DiscoveryError::ReadDir { path, .. } => {
-                write!(f, "cannot read directory {}", path.display())
+                write!(f, "cannot read directory {}", printable_path(path))
             }
             DiscoveryError::ReadManifest { path, .. } => {
-                write!(f, "cannot read manifest {}", path.display())
+                write!(f, "cannot read manifest {}", printable_path(path))
             }
             DiscoveryError::NotAFile { path } => {
-                write!(f, "{} is not a regular file", path.display())
+                write!(f, "{} is not a regular file", printable_path(path))
             }
             DiscoveryError::TooLarge {
                 path,
@@ -84,7 +86,7 @@ impl fmt::Display for DiscoveryError {
             } => write!(
                 f,
                 "manifest {} is {size} bytes, more than the limit of {limit} bytes",
-                path.display()
+                printable_path(path)
             ),
             DiscoveryError::TooLarge {
                 path,
@@ -93,18 +95,18 @@ impl fmt::Display for DiscoveryError {
             } => write!(
                 f,
                 "manifest {} holds more than the limit of {limit} bytes",
-                path.display()
+                printable_path(path)
             ),
             DiscoveryError::SymlinkLoop { path, ancestor } => write!(
                 f,
                 "symlink loop: {} leads back to {}",
-                path.display(),
-                ancestor.display()
+                printable_path(path),
+                printable_path(ancestor)
             ),
             DiscoveryError::Watch { path: None, .. } => f.write_str("file watcher failed"),
             DiscoveryError::Watch {
                 path: Some(path), ..
-            } => write!(f, "file watcher failed at {}", path.display()),
+            } => write!(f, "file watcher failed at {}", printable_path(path)),
         }
     }
 }
@@ -137,6 +139,38 @@ impl DiscoveryError {
         }
     }
 
+    /// What went wrong, without the path (for lists that show the path
+    /// first, `PATH: REASON`), with its causes:
+    /// `cannot read directory: no such file or directory (os error 2)`.
+    /// Escaped like every message of this crate.
+    pub fn reason(&self) -> String {
+        let what = match self {
+            DiscoveryError::ReadDir { .. } => "cannot read directory".to_string(),
+            DiscoveryError::ReadManifest { .. } => "cannot read manifest".to_string(),
+            DiscoveryError::NotAFile { .. } => "not a regular file".to_string(),
+            DiscoveryError::TooLarge {
+                size: Some(size),
+                limit,
+                ..
+            } => format!("manifest is {size} bytes, more than the limit of {limit} bytes"),
+            DiscoveryError::TooLarge {
+                size: None, limit, ..
+            } => format!("manifest holds more than the limit of {limit} bytes"),
+            DiscoveryError::SymlinkLoop { ancestor, .. } => {
+                format!("symlink loop back to {}", printable_path(ancestor))
+            }
+            DiscoveryError::Watch { .. } => "file watcher failed".to_string(),
+        };
+        let mut text = what;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&printable(&lowercase_first(&cause.to_string())));
+            source = cause.source();
+        }
+        text
+    }
+
     /// The error with its causes, joined by `: ` (as `anyhow` prints `{:#}`),
     /// for one-line reports.
     pub fn to_string_with_causes(&self) -> String {
@@ -144,7 +178,7 @@ impl DiscoveryError {
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             text.push_str(": ");
-            text.push_str(&cause.to_string());
+            text.push_str(&printable(&cause.to_string()));
             source = cause.source();
         }
         text
@@ -163,5 +197,15 @@ impl DiscoveryError {
 impl PartialEq for DiscoveryError {
     fn eq(&self, other: &Self) -> bool {
         self.to_string_with_causes() == other.to_string_with_causes()
+    }
+}
+
+/// `text` with its first letter in lower case (IO errors from the OS start
+/// with a capital; our messages do not).
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -1,6 +1,7 @@
 //! Discovery events, the subscription that receives them, and the diff of
 //! two discoveries that produces them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -62,6 +63,140 @@ pub enum DiscoveryEvent {
         /// What happened, in words.
         message: String,
     },
+}
+
+/// The JSON form of an event: one object, the discovery half of the
+/// `plugkit run --json` event schema, which `plugkit watch --json` prints
+/// one per line.
+///
+/// Every object has `event` (its name), `stream` (always `"discovery"`),
+/// `plugin` and `version` (`null` where unknown, as for a manifest that does
+/// not parse), and, where they apply, `path` (the manifest file or the
+/// skipped path), `old_version`, `error` (the errors in one line) and
+/// `diagnostics` (each with `severity`, `kind`, `path`, `message`, and
+/// `line`/`column` when known), `reason`, `message`:
+///
+/// ```text
+/// {"event":"plugin_discovered","stream":"discovery","plugin":"greeter","version":"1.0.0","path":"p/greeter/plugin-manifest.json"}
+/// {"event":"plugin_updated","stream":"discovery","plugin":"greeter","version":"1.1.0","old_version":"1.0.0","path":"..."}
+/// {"event":"plugin_removed","stream":"discovery","plugin":"greeter","version":"1.1.0","path":"..."}
+/// {"event":"manifest_invalid","stream":"discovery","plugin":null,"version":null,"path":"...","error":"version: ...","diagnostics":[...]}
+/// {"event":"plugin_skipped","stream":"discovery","plugin":null,"version":null,"path":"...","reason":"shadowed by ..."}
+/// {"event":"warning","stream":"discovery","plugin":null,"version":null,"message":"..."}
+/// ```
+///
+/// `plugin_discovered`, `plugin_updated`, `plugin_removed` and
+/// `manifest_invalid` are the guide's names; `plugin_skipped` and `warning`
+/// are discovery's own. Paths that are not UTF-8 are written lossily
+/// (U+FFFD).
+impl serde::Serialize for DiscoveryEvent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EventJson::of(self).serialize(serializer)
+    }
+}
+
+/// The fields of [`DiscoveryEvent`]'s JSON form, in their order.
+#[derive(serde::Serialize)]
+struct EventJson<'a> {
+    event: &'static str,
+    stream: &'static str,
+    plugin: Option<&'a str>,
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<&'a [Diagnostic]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+impl<'a> EventJson<'a> {
+    fn new(event: &'static str) -> Self {
+        EventJson {
+            event,
+            stream: "discovery",
+            plugin: None,
+            version: None,
+            old_version: None,
+            path: None,
+            error: None,
+            diagnostics: None,
+            reason: None,
+            message: None,
+        }
+    }
+
+    fn of(event: &'a DiscoveryEvent) -> Self {
+        match event {
+            DiscoveryEvent::Discovered { plugin } => EventJson {
+                plugin: Some(plugin.name()),
+                version: Some(plugin.version().to_string()),
+                path: Some(plugin.manifest_path.to_string_lossy()),
+                ..EventJson::new("plugin_discovered")
+            },
+            DiscoveryEvent::Updated {
+                plugin,
+                old_version,
+            } => EventJson {
+                plugin: Some(plugin.name()),
+                version: Some(plugin.version().to_string()),
+                old_version: Some(old_version.to_string()),
+                path: Some(plugin.manifest_path.to_string_lossy()),
+                ..EventJson::new("plugin_updated")
+            },
+            DiscoveryEvent::Removed {
+                name,
+                version,
+                path,
+            } => EventJson {
+                plugin: Some(name),
+                version: Some(version.to_string()),
+                path: Some(path.to_string_lossy()),
+                ..EventJson::new("plugin_removed")
+            },
+            DiscoveryEvent::ManifestInvalid { path, diagnostics } => {
+                let errors: Vec<String> = diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| match d.path.as_str() {
+                        "" => d.message.clone(),
+                        field => format!("{field}: {}", d.message),
+                    })
+                    .collect();
+                EventJson {
+                    path: Some(path.to_string_lossy()),
+                    error: Some(errors.join("; ")),
+                    diagnostics: Some(diagnostics),
+                    ..EventJson::new("manifest_invalid")
+                }
+            }
+            DiscoveryEvent::Skipped { path, reason } => {
+                let (plugin, version) = match reason {
+                    SkipReason::Duplicate { name, version, .. } => {
+                        (Some(name.as_str()), Some(version.to_string()))
+                    }
+                    _ => (None, None),
+                };
+                EventJson {
+                    plugin,
+                    version,
+                    path: Some(path.to_string_lossy()),
+                    reason: Some(reason.to_string()),
+                    ..EventJson::new("plugin_skipped")
+                }
+            }
+            DiscoveryEvent::Warning { message } => EventJson {
+                message: Some(message),
+                ..EventJson::new("warning")
+            },
+        }
+    }
 }
 
 /// The events that turn `old` into `new`: removals first (so a name is

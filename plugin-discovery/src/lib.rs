@@ -164,6 +164,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod display;
 mod engine;
 mod error;
 mod event;
@@ -177,6 +178,7 @@ mod watch;
 pub use config::{
     ConfigError, DEFAULT_ARTIFACT_PATTERNS, DiscoveryConfig, RequiredField, WatchBackend,
 };
+pub use display::{printable, printable_path};
 pub use engine::{DiscoveryEngine, StartError, discover};
 pub use error::DiscoveryError;
 pub use event::{DiscoveryEvent, Subscription};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use plugin_manifest::{Diagnostic, Manifest, Transport};
 use plugin_version::Version;
 
+use crate::display::{printable, printable_path};
 use crate::{DiscoveryError, RequiredField};
 
 /// The result of a scan. Every list is sorted: plugins by name, version and
@@ -155,7 +156,7 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::MissingCapability { capability } => {
-                write!(f, "lacks required capability `{capability}`")
+                write!(f, "lacks required capability `{}`", printable(capability))
             }
             SkipReason::TransportNotAllowed { transport } => {
                 write!(f, "transport `{transport}` is not allowed")
@@ -164,7 +165,7 @@ impl fmt::Display for SkipReason {
             SkipReason::ArtifactPattern { artifact } => write!(
                 f,
                 "artifact {} matches no artifact pattern",
-                artifact.display()
+                printable_path(artifact)
             ),
             SkipReason::Duplicate {
                 name,
@@ -172,11 +173,16 @@ impl fmt::Display for SkipReason {
                 winner,
             } => write!(
                 f,
-                "duplicate of {name} {version}, which is used from {}",
-                winner.display()
+                "duplicate of {} {version}, which is used from {}",
+                printable(name),
+                printable_path(winner)
             ),
             SkipReason::Shadowed { by } => {
-                write!(f, "shadowed by {} in the same directory", by.display())
+                write!(
+                    f,
+                    "shadowed by {} in the same directory",
+                    printable_path(by)
+                )
             }
             SkipReason::SymlinkNotFollowed => {
                 f.write_str("symlink not followed (following symlinks is off)")
