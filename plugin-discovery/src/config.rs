@@ -15,17 +15,20 @@ pub const DEFAULT_ARTIFACT_PATTERNS: &[&str] = &["*.so", "*.dll", "*.dylib", "*-
 /// Every option of a discovery: where to look, what counts as a plugin, and
 /// how to watch.
 ///
-/// Build one with [`DiscoveryConfig::new`] and set the public fields; every
-/// field has a documented default.
+/// The project's convention for configuration types: public, documented
+/// fields; [`Default`] gives every documented default (and no directory);
+/// [`DiscoveryConfig::new`] takes the directories, the one value without a
+/// useful default; and a chainable `with_<field>` sets each field.
 ///
 /// ```
 /// use plugin_discovery::DiscoveryConfig;
 ///
-/// let mut config = DiscoveryConfig::new(["plugins", "/opt/plugins"]);
-/// config.max_depth = 2;
-/// config.exclude_globs.push("**/node_modules".into());
-/// config.required_capabilities.push("greet".into());
+/// let config = DiscoveryConfig::new(["plugins", "/opt/plugins"])
+///     .with_max_depth(2)
+///     .with_exclude_globs(["**/node_modules"])
+///     .with_required_capabilities(["greet"]);
 /// assert!(config.follow_symlinks == false && config.validate_manifests);
+/// assert_eq!(config.max_depth, 2);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -111,6 +114,138 @@ impl DiscoveryConfig {
             directories: directories.into_iter().map(Into::into).collect(),
             ..DiscoveryConfig::default()
         }
+    }
+
+    /// Sets [`directories`](Self::directories): the directories to search.
+    pub fn with_directories<I, P>(mut self, directories: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.directories = directories.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`artifact_patterns`](Self::artifact_patterns): the artifact file-name globs.
+    pub fn with_artifact_patterns<I, S>(mut self, artifact_patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.artifact_patterns = artifact_patterns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`manifest_names`](Self::manifest_names): the manifest file names, in order of preference.
+    pub fn with_manifest_names<I, S>(mut self, manifest_names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.manifest_names = manifest_names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`max_depth`](Self::max_depth): how many directory levels are searched.
+    pub fn with_max_depth(mut self, max_depth: usize) -> Self {
+        self.max_depth = max_depth;
+        self
+    }
+
+    /// Sets [`follow_symlinks`](Self::follow_symlinks): whether symbolic links are followed.
+    pub fn with_follow_symlinks(mut self, follow_symlinks: bool) -> Self {
+        self.follow_symlinks = follow_symlinks;
+        self
+    }
+
+    /// Sets [`exclude_paths`](Self::exclude_paths): the paths that are not searched.
+    pub fn with_exclude_paths<I, P>(mut self, exclude_paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.exclude_paths = exclude_paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`exclude_globs`](Self::exclude_globs): the globs of paths that are not searched.
+    pub fn with_exclude_globs<I, S>(mut self, exclude_globs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exclude_globs = exclude_globs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`validate_manifests`](Self::validate_manifests): whether discovery's own manifest checks run.
+    pub fn with_validate_manifests(mut self, validate_manifests: bool) -> Self {
+        self.validate_manifests = validate_manifests;
+        self
+    }
+
+    /// Sets [`required_fields`](Self::required_fields): the optional manifest fields this application requires.
+    pub fn with_required_fields(
+        mut self,
+        required_fields: impl IntoIterator<Item = RequiredField>,
+    ) -> Self {
+        self.required_fields = required_fields.into_iter().collect();
+        self
+    }
+
+    /// Sets [`required_capabilities`](Self::required_capabilities): the capabilities every plugin must list.
+    pub fn with_required_capabilities<I, S>(mut self, required_capabilities: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_capabilities = required_capabilities.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`allowed_transports`](Self::allowed_transports): the transports accepted.
+    pub fn with_allowed_transports(
+        mut self,
+        allowed_transports: impl IntoIterator<Item = Transport>,
+    ) -> Self {
+        self.allowed_transports = allowed_transports.into_iter().collect();
+        self
+    }
+
+    /// Sets [`watch`](Self::watch): whether `start` keeps watching after its first scan.
+    pub fn with_watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Sets [`debounce`](Self::debounce): how long a path must stay quiet before its change is looked at.
+    pub fn with_debounce(mut self, debounce: Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    /// Sets [`backend`](Self::backend): the watcher watch mode uses.
+    pub fn with_backend(mut self, backend: WatchBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets [`poll_interval`](Self::poll_interval): how often the polling backend rescans.
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Sets [`event_capacity`](Self::event_capacity): how many events are buffered per subscriber.
+    pub fn with_event_capacity(mut self, event_capacity: usize) -> Self {
+        self.event_capacity = event_capacity;
+        self
+    }
+
+    /// Sets [`limits`](Self::limits): the bounds on each manifest file.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
