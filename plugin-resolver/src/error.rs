@@ -90,6 +90,57 @@ impl fmt::Display for VersionConflict {
     }
 }
 
+/// A setting of [`ResolveOptions`](crate::ResolveOptions) that would (or
+/// may) change a failed answer, so a front end can name its own switch for
+/// it (`plugkit resolve` names its flags). `Display` says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Hint {
+    /// [`VersionPolicy::allow_prerelease`](plugin_version::VersionPolicy::allow_prerelease):
+    /// a version that fits is a pre-release the policy refuses.
+    AllowPrerelease,
+    /// [`VersionPolicy::allow_downgrade`](plugin_version::VersionPolicy::allow_downgrade):
+    /// a version that fits is lower than the one loaded now.
+    AllowDowngrade,
+    /// [`VersionPolicy::breaking_change`](plugin_version::VersionPolicy::breaking_change):
+    /// a version that fits is a breaking change from the one loaded now.
+    AllowBreakingChange,
+    /// [`VersionPolicy::require_exact_match`](plugin_version::VersionPolicy::require_exact_match):
+    /// exact matches are required and a constraint is a range.
+    AllowRangeConstraints,
+    /// [`ResolveOptions::circular`](crate::ResolveOptions::circular): a cycle
+    /// of required dependencies is rejected.
+    AllowCycles,
+    /// [`ResolveOptions::time_limit`](crate::ResolveOptions::time_limit):
+    /// the resolution ran out of time.
+    RaiseTimeLimit,
+    /// [`ResolveOptions::max_steps`](crate::ResolveOptions::max_steps): the
+    /// resolution ran out of solver steps.
+    RaiseStepLimit,
+    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth):
+    /// a chain of required dependencies is longer than allowed.
+    RaiseDepthLimit,
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Hint::AllowPrerelease => "allowing pre-release versions may change this",
+            Hint::AllowDowngrade => "allowing downgrades may change this",
+            Hint::AllowBreakingChange => "allowing breaking changes may change this",
+            Hint::AllowRangeConstraints => {
+                "accepting range constraints, not only exact versions, may change this"
+            }
+            Hint::AllowCycles => {
+                "allowing cycles, whose members then load together as one group, would change this"
+            }
+            Hint::RaiseTimeLimit => "a larger time limit may let the resolution finish",
+            Hint::RaiseStepLimit => "a larger step budget may let the resolution finish",
+            Hint::RaiseDepthLimit => "a larger maximum depth would allow this chain",
+        })
+    }
+}
+
 /// Why no set of plugin versions satisfies the wanted plugins: structured,
 /// and explained in words.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,6 +150,7 @@ pub struct Failure {
     pub(crate) missing_wanted: BTreeSet<String>,
     pub(crate) conflicts: Vec<VersionConflict>,
     pub(crate) cycles: Vec<Vec<String>>,
+    pub(crate) hints: Vec<Hint>,
 }
 
 impl Failure {
@@ -127,6 +179,12 @@ impl Failure {
     /// b, c]` means a requires b, b requires c and c requires a.
     pub fn circular_dependencies(&self) -> &[Vec<String>] {
         &self.cycles
+    }
+
+    /// The settings that would (or may) change this answer, sorted; the
+    /// explanation says each in words.
+    pub fn hints(&self) -> &[Hint] {
+        &self.hints
     }
 
     /// One line for an error message.
@@ -188,8 +246,8 @@ pub enum ResolveError {
     /// The chosen plugins form a chain of required dependencies longer than
     /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth).
     #[error(
-        "the chain of required dependencies {} is {} plugins long, more than the maximum of {max}",
-        .chain.join(" -> "), .chain.len()
+        "the chain of required dependencies {} is {} plugins long, more than the maximum of {max}; {}",
+        .chain.join(" -> "), .chain.len(), Hint::RaiseDepthLimit
     )]
     TooDeep {
         /// The maximum allowed.
@@ -199,8 +257,8 @@ pub enum ResolveError {
     },
     /// The solver used up its step or time budget.
     #[error(
-        "resolution stopped: {reason} after {steps} steps and {} ms",
-        .elapsed.as_millis()
+        "resolution stopped: {reason} after {steps} steps and {} ms; {}",
+        .elapsed.as_millis(), .reason.hint()
     )]
     Cancelled {
         /// Which bound was hit.
@@ -226,6 +284,16 @@ pub enum CancelReason {
     StepLimit(u64),
     /// [`ResolveOptions::time_limit`](crate::ResolveOptions::time_limit).
     TimeLimit(Duration),
+}
+
+impl CancelReason {
+    /// The setting that may let the resolution finish.
+    pub fn hint(&self) -> Hint {
+        match self {
+            CancelReason::StepLimit(_) => Hint::RaiseStepLimit,
+            CancelReason::TimeLimit(_) => Hint::RaiseTimeLimit,
+        }
+    }
 }
 
 impl fmt::Display for CancelReason {
@@ -272,6 +340,29 @@ impl ResolveError {
     /// See [`Failure::circular_dependencies`]; empty for other errors.
     pub fn circular_dependencies(&self) -> &[Vec<String>] {
         self.failure().map_or(&[], Failure::circular_dependencies)
+    }
+
+    /// The settings that would (or may) change this answer: a pre-release,
+    /// downgrade, breaking change or range the policy refuses, a rejected
+    /// cycle, or a bound that was reached. Empty when no setting would help.
+    ///
+    /// ```
+    /// use plugin_resolver::{Candidate, Hint, Registry, ResolveOptions, Wanted, resolve};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.add(Candidate::new("engine", plugin_version::parse_version("2.0.0-rc.1")?))?;
+    /// let error = resolve(&registry, &[Wanted::new("engine")], &ResolveOptions::default())
+    ///     .unwrap_err();
+    /// assert_eq!(error.hints(), [Hint::AllowPrerelease]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hints(&self) -> Vec<Hint> {
+        match self {
+            ResolveError::NoSolution(failure) => failure.hints.clone(),
+            ResolveError::TooDeep { .. } => vec![Hint::RaiseDepthLimit],
+            ResolveError::Cancelled { reason, .. } => vec![reason.hint()],
+            ResolveError::Internal { .. } => Vec::new(),
+        }
     }
 
     /// The human explanation: the derivation for [`ResolveError::NoSolution`],

@@ -52,9 +52,12 @@
 //!   wanted by name alone ([`Wanted::new`]) accepts any version the policy
 //!   admits, pre-releases included when it allows them.
 //! - **Optional dependencies** load when some version fits and are never the
-//!   reason a resolution fails. One that is present in the registry but fits
-//!   in no version is left out with a [`Warning::OptionalLeftOut`]; one that is
-//!   absent is simply not loaded.
+//!   reason a resolution fails. Each one left out is reported as a
+//!   [`Warning::OptionalLeftOut`] with its reason, typed ([`LeftOut`]:
+//!   missing from the registry, no version fits the constraint, another
+//!   version is loaded, it conflicts with the chosen set, the chain would be
+//!   too deep) and in words, so a person learns why an optional feature is
+//!   off.
 //! - **Load order.** [`Resolution::load_order`] puts every plugin after all it
 //!   requires and after its loaded optional dependencies; ties go by name, so
 //!   the order is deterministic. [`Resolution::load_groups`] is the same order
@@ -80,6 +83,15 @@
 //!   solver step through PubGrub's `should_cancel`), so an adversarial
 //!   registry cannot hang the host. Both give a typed error. No input makes
 //!   this crate panic, and nothing in it recurses on the input's depth.
+//! - **Hints.** When a setting would change a failed answer, the error
+//!   carries it as a typed [`Hint`] ([`ResolveError::hints`]): a pre-release,
+//!   downgrade, breaking change or range the policy refuses, a rejected
+//!   cycle, a time, step or depth bound reached. Front ends name their own
+//!   switch for it; the library says it in words (the explanation's last
+//!   lines, or the error message for bounds). The explanation blames the
+//!   policy only for versions that match and that it refuses; a wanted
+//!   version that does not exist, or two wants of one plugin that no
+//!   version satisfies together, are named as such.
 //!
 //! # Design decisions
 //!
@@ -181,8 +193,10 @@ mod resolution;
 mod solve;
 mod tree;
 
-pub use error::{CancelReason, Failure, ResolveError, VersionConflict};
+pub use error::{CancelReason, Failure, Hint, ResolveError, VersionConflict};
 pub use options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted, WantedParseError};
 pub use registry::{Candidate, Registry, RegistryError, Requirement};
-pub use resolution::{DependencyEdge, DependencyKind, DropReason, Dropped, Resolution, Warning};
+pub use resolution::{
+    DependencyEdge, DependencyKind, DropReason, Dropped, LeftOut, Resolution, Warning,
+};
 pub use solve::resolve;

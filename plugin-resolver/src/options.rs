@@ -146,7 +146,9 @@ pub enum CircularDependencyMode {
 /// How to resolve: the version policy, the strategy, the cycle mode and the
 /// bounds that keep an adversarial registry from hanging the host.
 ///
-/// Build it from [`ResolveOptions::default`] and the `with_*` methods:
+/// Like every plugkit configuration type, build it from
+/// [`ResolveOptions::default`] and the `with_*` methods, one per field (the
+/// struct is `#[non_exhaustive]`, so it can grow):
 ///
 /// ```
 /// use plugin_resolver::{ResolveOptions, Strategy};
@@ -203,49 +205,51 @@ impl ResolveOptions {
     /// Default of [`ResolveOptions::time_limit`].
     pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
-    /// Sets the version policy.
+    /// Sets the version policy (default: [`VersionPolicy::default`]).
     #[must_use]
     pub fn with_policy(mut self, policy: VersionPolicy) -> Self {
         self.policy = policy;
         self
     }
 
-    /// Sets the strategy.
+    /// Sets the strategy (default: [`Strategy::Strict`]).
     #[must_use]
     pub fn with_strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = strategy;
         self
     }
 
-    /// Sets the cycle mode.
+    /// Sets the cycle mode (default: [`CircularDependencyMode::Reject`]).
     #[must_use]
     pub fn with_circular(mut self, circular: CircularDependencyMode) -> Self {
         self.circular = circular;
         self
     }
 
-    /// Records that `version` of `name` is loaded now.
+    /// Sets the versions loaded now, by plugin name (default: none).
     #[must_use]
-    pub fn with_current(mut self, name: impl Into<String>, version: Version) -> Self {
-        self.current.insert(name.into(), version);
+    pub fn with_current(mut self, current: BTreeMap<String, Version>) -> Self {
+        self.current = current;
         self
     }
 
-    /// Sets the longest chain of required dependencies allowed.
+    /// Sets the longest chain of required dependencies allowed (default:
+    /// [`DEFAULT_MAX_DEPTH`](Self::DEFAULT_MAX_DEPTH)).
     #[must_use]
     pub fn with_max_resolution_depth(mut self, depth: usize) -> Self {
         self.max_resolution_depth = depth;
         self
     }
 
-    /// Sets the step bound.
+    /// Sets the step bound (default: [`DEFAULT_MAX_STEPS`](Self::DEFAULT_MAX_STEPS)).
     #[must_use]
     pub fn with_max_steps(mut self, steps: u64) -> Self {
         self.max_steps = steps;
         self
     }
 
-    /// Sets (or with `None` removes) the time limit.
+    /// Sets (or with `None` removes) the time limit (default:
+    /// [`DEFAULT_TIME_LIMIT`](Self::DEFAULT_TIME_LIMIT)).
     #[must_use]
     pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
         self.time_limit = limit;

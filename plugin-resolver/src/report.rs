@@ -8,12 +8,13 @@
 //! auth"), versions are named by what exists ("only logging 1.0.0 and 1.1.0
 //! exist"), and ranges by the constraint a manifest wrote (`^2`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use plugin_version::{Constraint, Verdict, Version, VersionPolicy, VersionRanges};
+use plugin_version::{Constraint, Reason, Verdict, Version, VersionPolicy, VersionRanges};
 use pubgrub::{External, Term};
 
-use crate::error::{Failure, VersionConflict};
+use crate::error::{Failure, Hint, VersionConflict};
 use crate::provider::{Origin, Pkg, RootDep, Universe};
 use crate::registry::Entry;
 use crate::tree::{Ext, Node, Tree};
@@ -43,6 +44,8 @@ pub(crate) struct Reporter<'a> {
     goal: Goal,
     /// Ranges handed to the solver, by the constraint that produced them.
     known: HashMap<VersionRanges, Constraint>,
+    /// The policy settings found in the way while explaining.
+    hints: RefCell<BTreeSet<Hint>>,
 }
 
 /// The facts of a failure plus which root requirements it rests on.
@@ -65,7 +68,29 @@ impl<'a> Reporter<'a> {
             root,
             goal,
             known: HashMap::new(),
+            hints: RefCell::new(BTreeSet::new()),
         }
+    }
+
+    /// A policy refusal in words, remembering the setting that would lift it.
+    fn policy_reason(&self, reason: Reason) -> Option<String> {
+        let hint = match &reason {
+            Reason::Prerelease { .. } => Hint::AllowPrerelease,
+            Reason::Downgrade { .. } => Hint::AllowDowngrade,
+            Reason::Breaking { .. } => Hint::AllowBreakingChange,
+            Reason::NotExact { .. } | Reason::NoConstraint { .. } => Hint::AllowRangeConstraints,
+            // Not the policy: the version does not match the constraint.
+            _ => return None,
+        };
+        self.hints.borrow_mut().insert(hint);
+        Some(reason.to_string())
+    }
+
+    /// The settings found in the way, taken out.
+    pub(crate) fn take_hints(&self) -> Vec<Hint> {
+        std::mem::take(&mut *self.hints.borrow_mut())
+            .into_iter()
+            .collect()
     }
 
     fn admissible(&self, to: Pkg, constraint: &Constraint) -> VersionRanges {
@@ -138,9 +163,15 @@ impl<'a> Reporter<'a> {
                 self.goal = Goal::Wanted(used);
             }
         }
-        let explanation = self.explain(&tree);
+        let mut explanation = self.explain(&tree);
+        let hints = self.take_hints();
+        for hint in &hints {
+            explanation.push('\n');
+            explanation.push_str(&sentence(&hint.to_string()));
+        }
         let mut failure = Failure {
             explanation,
+            hints,
             ..Failure::default()
         };
         let mut culprits = BTreeSet::new();
@@ -233,9 +264,13 @@ impl<'a> Reporter<'a> {
         } else {
             // Versions of one requirer are alternatives (union); different
             // requirers must all be satisfied (intersection).
-            let mut by_requirer: BTreeMap<Option<Pkg>, VersionRanges> = BTreeMap::new();
-            for requirer in &requirers {
-                let key = requirer.plugin.as_ref().map(|(p, _)| *p);
+            // Two wants of the caller are two requirements, not alternatives.
+            let mut by_requirer: BTreeMap<(Option<Pkg>, usize), VersionRanges> = BTreeMap::new();
+            for (at, requirer) in requirers.iter().enumerate() {
+                let key = match &requirer.plugin {
+                    Some((p, _)) => (Some(*p), 0),
+                    None => (None, at),
+                };
                 let range = by_requirer.entry(key).or_insert_with(VersionRanges::empty);
                 *range = range.union(&requirer.range);
             }
@@ -435,12 +470,29 @@ impl<'a> Reporter<'a> {
             subject.text,
             with_range(self.name(d), &constraint)
         );
-        if set_d.is_empty()
-            && let Some(reason) = self.refusal(d, &constraint)
-        {
-            text.push_str(&format!(", which the version policy rules out ({reason})"));
+        if set_d.is_empty() {
+            text.push_str(&self.why_none(d, &constraint));
         }
         text
+    }
+
+    /// Why no version of `d` fits `constraint` at all (the range handed to
+    /// the solver is empty): no such version exists, or the policy rules
+    /// out the ones that match. A clause to follow the requirement.
+    fn why_none(&self, d: Pkg, constraint: &str) -> String {
+        let entries = self.universe.entries(d);
+        if entries.is_empty() {
+            return format!(", but no plugin named {} was found", self.name(d));
+        }
+        let matching = Constraint::parse(constraint)
+            .is_ok_and(|c| entries.iter().any(|e| c.matches(e.version())));
+        if !matching {
+            return format!(", but no such version exists ({})", self.available(d));
+        }
+        match self.refusal(d, constraint) {
+            Some(reason) => format!(", which the version policy rules out ({reason})"),
+            None => String::new(),
+        }
     }
 
     fn root_dependency(&self, d: Pkg, set_d: &VersionRanges) -> String {
@@ -448,16 +500,33 @@ impl<'a> Reporter<'a> {
         let Some(dep) = self.root.iter().find(|dep| dep.pkg == d) else {
             return format!("{} is wanted", with_range(name, &self.range_text(set_d)));
         };
-        let parts: Vec<String> = dep
+        // Several wants of the caller, each possible alone, that no version
+        // can satisfy together: the wants conflict, whatever exists.
+        let wants: Vec<&VersionRanges> = dep
+            .origins
+            .iter()
+            .filter_map(|origin| match origin {
+                Origin::Wanted { range, .. } => Some(range),
+                _ => None,
+            })
+            .collect();
+        let wants_conflict = set_d.is_empty()
+            && wants.len() > 1
+            && wants.iter().all(|range| !range.is_empty())
+            && wants
+                .iter()
+                .fold(VersionRanges::full(), |all, range| all.intersection(range))
+                .is_empty();
+        let mut parts: Vec<String> = dep
             .origins
             .iter()
             .map(|origin| match origin {
-                Origin::Wanted { constraint, .. } => {
+                Origin::Wanted {
+                    constraint, range, ..
+                } => {
                     let mut text = format!("{} is wanted", with_range(name, constraint.as_str()));
-                    if set_d.is_empty()
-                        && let Some(reason) = self.refusal(d, constraint.as_str())
-                    {
-                        text.push_str(&format!(", which the version policy rules out ({reason})"));
+                    if set_d.is_empty() && range.is_empty() {
+                        text.push_str(&self.why_none(d, constraint.as_str()));
                     }
                     text
                 }
@@ -473,6 +542,9 @@ impl<'a> Reporter<'a> {
                 ),
             })
             .collect();
+        if wants_conflict && let Some(last) = parts.last_mut() {
+            last.push_str(", two wants that no one version can satisfy");
+        }
         join_and(&parts)
     }
 
@@ -503,6 +575,8 @@ impl<'a> Reporter<'a> {
 
     /// Why the policy refuses the versions of `d` that `constraint` names,
     /// e.g. "2.0.0-rc.1 is a pre-release and pre-releases are not allowed".
+    /// Only versions that match the constraint count: one that does not
+    /// match is not the policy's doing.
     fn refusal(&self, d: Pkg, constraint: &str) -> Option<String> {
         let constraint = Constraint::parse(constraint).ok()?;
         let current = self.universe.current(d);
@@ -511,13 +585,12 @@ impl<'a> Reporter<'a> {
             .iter()
             .rev()
             .filter(|entry| constraint.matches(entry.version()))
-            .chain(entries.iter().rev())
             .find_map(|entry| {
                 match self
                     .policy
                     .check(current, entry.version(), Some(&constraint))
                 {
-                    Verdict::Refused(reason) => Some(reason.to_string()),
+                    Verdict::Refused(reason) => self.policy_reason(reason),
                     _ => None,
                 }
             })
@@ -581,7 +654,7 @@ impl<'a> Reporter<'a> {
                     .rev()
                     .filter(|e| !set.contains(e.version()))
                     .find_map(|e| match self.policy.check(current, e.version(), None) {
-                        Verdict::Refused(reason) => Some(reason.to_string()),
+                        Verdict::Refused(reason) => self.policy_reason(reason),
                         _ => None,
                     })
             }
@@ -1036,6 +1109,15 @@ fn with_range(name: &str, range: &str) -> String {
         name.to_owned()
     } else {
         format!("{name} {range}")
+    }
+}
+
+/// `text` as a sentence: capitalised, with a final period.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Failure, cycle_text};
 
 /// Whether an edge of the dependency graph is required or optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum DependencyKind {
     /// The plugin cannot load without it.
     Required,
@@ -59,12 +60,69 @@ impl Ord for DependencyEdge {
     }
 }
 
+/// Why an optional dependency was left out: what a program reads; its
+/// `Display` is what a person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeftOut {
+    /// No plugin of that name is in the registry.
+    Missing,
+    /// Versions exist, but none matches the constraint (and the policy):
+    /// `explanation` says which exist and, when the policy rules out the
+    /// ones that match, why.
+    NoVersionFits {
+        /// Every version in the registry, oldest first.
+        available: Vec<Version>,
+        /// "no version of metrics matches ^3; only metrics 1.0.0 exists".
+        explanation: String,
+    },
+    /// Another version of it is loaded (one that a required dependency or
+    /// an earlier optional one chose), and it does not fit.
+    OtherVersionLoaded {
+        /// The version loaded.
+        version: Version,
+    },
+    /// It, or what it requires, conflicts with the chosen set: `explanation`
+    /// is the derivation, step by step.
+    Conflict {
+        /// Why it cannot be added to the chosen plugins.
+        explanation: String,
+    },
+    /// With it, a chain of required dependencies would be longer than
+    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth).
+    TooDeep {
+        /// The chain it would make.
+        chain: Vec<String>,
+        /// The maximum allowed.
+        max: usize,
+    },
+}
+
+impl fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeftOut::Missing => f.write_str("it was not found"),
+            LeftOut::NoVersionFits { explanation, .. } | LeftOut::Conflict { explanation } => {
+                f.write_str(explanation)
+            }
+            LeftOut::OtherVersionLoaded { version } => {
+                write!(f, "version {version} is loaded instead")
+            }
+            LeftOut::TooDeep { chain, max } => write!(
+                f,
+                "with it, the chain of required dependencies {} would be longer than the maximum of {max}",
+                chain.join(" -> ")
+            ),
+        }
+    }
+}
+
 /// Something worth telling about a resolution that succeeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Warning {
-    /// An optional dependency is present, but no version of it fits: it is
-    /// left out, and the plugin loads without it.
+    /// An optional dependency is left out (missing, no version fits, it
+    /// conflicts with the chosen set, ...), and the plugin loads without it.
     OptionalLeftOut {
         /// The plugin with the optional dependency.
         plugin: String,
@@ -74,8 +132,8 @@ pub enum Warning {
         dependency: String,
         /// The versions it accepts.
         constraint: Constraint,
-        /// Why no version fits.
-        reason: String,
+        /// Why it is left out.
+        reason: LeftOut,
     },
     /// Required dependencies form a cycle; with
     /// [`CircularDependencyMode::Allow`](crate::CircularDependencyMode::Allow)
@@ -114,7 +172,13 @@ impl fmt::Display for Warning {
                 if constraint.as_str() != "*" {
                     write!(f, " {constraint}")?;
                 }
-                write!(f, ": {reason}")
+                match reason {
+                    LeftOut::Missing => write!(f, ": no plugin named {dependency} was found"),
+                    LeftOut::OtherVersionLoaded { version } => {
+                        write!(f, ": {dependency} {version} is loaded instead")
+                    }
+                    other => write!(f, ": {other}"),
+                }
             }
             Warning::CycleLoadedTogether { members, cycles } => {
                 let cycles: Vec<String> = cycles.iter().map(|c| cycle_text(c)).collect();

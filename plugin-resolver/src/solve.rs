@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use plugin_version::{Constraint, Version, VersionRanges};
 use pubgrub::PubGrubError;
 
-use crate::error::{CancelReason, Failure, ResolveError, cycle_text};
+use crate::error::{CancelReason, Failure, Hint, ResolveError, cycle_text};
 use crate::graph::{self, Graph};
 use crate::options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted};
 use crate::provider::{
@@ -19,7 +19,9 @@ use crate::provider::{
 };
 use crate::registry::{Entry, Registry};
 use crate::report::{Goal, Reporter};
-use crate::resolution::{DependencyEdge, DependencyKind, DropReason, Dropped, Resolution, Warning};
+use crate::resolution::{
+    DependencyEdge, DependencyKind, DropReason, Dropped, LeftOut, Resolution, Warning,
+};
 use crate::tree::Tree;
 
 /// Resolves `wanted` against `registry`: a version for each wanted plugin
@@ -452,6 +454,7 @@ impl<'a> Solver<'a> {
             failure: Failure {
                 explanation: lines.join("\n"),
                 cycles: named,
+                hints: vec![Hint::AllowCycles],
                 ..Failure::default()
             },
             culprits,
@@ -552,10 +555,6 @@ impl<'a> Solver<'a> {
                         continue;
                     }
                     let entries = self.universe.entries(dep);
-                    if entries.is_empty() {
-                        // Absent: nothing to load, nothing to warn about.
-                        continue;
-                    }
                     let probe = Probe {
                         parent: *parent,
                         version: entry.version().clone(),
@@ -563,12 +562,21 @@ impl<'a> Solver<'a> {
                         constraint: (*edge.constraint).clone(),
                         range: self.admissible(dep, &edge.constraint),
                     };
-                    if let Some(at) = solved.shape.node(dep) {
+                    if entries.is_empty() {
+                        // Absent: nothing to load, but a person wants to
+                        // know why an optional feature is off.
+                        warnings.push(self.left_out(&probe, LeftOut::Missing));
+                    } else if let Some(at) = solved.shape.node(dep) {
                         self.settle(&probe, selection[at].1.version(), &mut accepted, warnings);
                     } else if !entries.iter().any(|e| probe.range.contains(e.version())) {
-                        let reason = self
+                        let explanation = self
                             .reporter(&[], Goal::Optional(String::new()))
                             .no_matching_version(dep, &probe.range, &probe.constraint);
+                        let available = entries.iter().map(|e| e.version().clone()).collect();
+                        let reason = LeftOut::NoVersionFits {
+                            available,
+                            explanation,
+                        };
                         warnings.push(self.left_out(&probe, reason));
                     } else {
                         pending.push(probe);
@@ -609,14 +617,16 @@ impl<'a> Solver<'a> {
                         accepted.insert((probe.parent, probe.dep));
                     }
                     Err(AttemptError::Failed(failed)) => {
-                        warnings.push(self.left_out(probe, failed.failure.explanation));
+                        let reason = LeftOut::Conflict {
+                            explanation: failed.failure.explanation,
+                        };
+                        warnings.push(self.left_out(probe, reason));
                     }
                     Err(AttemptError::TooDeep(chain)) => {
-                        let reason = format!(
-                            "with it, the chain of required dependencies {} would be longer than the maximum of {}",
-                            chain.join(" -> "),
-                            self.options.max_resolution_depth
-                        );
+                        let reason = LeftOut::TooDeep {
+                            chain,
+                            max: self.options.max_resolution_depth,
+                        };
                         warnings.push(self.left_out(probe, reason));
                     }
                     Err(AttemptError::Hard(error)) => return Err(error),
@@ -642,12 +652,14 @@ impl<'a> Solver<'a> {
         if probe.range.contains(version) {
             accepted.insert((probe.parent, probe.dep));
         } else {
-            let reason = format!("{} {version} is loaded instead", self.name(probe.dep));
+            let reason = LeftOut::OtherVersionLoaded {
+                version: version.clone(),
+            };
             warnings.push(self.left_out(probe, reason));
         }
     }
 
-    fn left_out(&self, probe: &Probe, reason: String) -> Warning {
+    fn left_out(&self, probe: &Probe, reason: LeftOut) -> Warning {
         Warning::OptionalLeftOut {
             plugin: self.name(probe.parent).to_owned(),
             version: probe.version.clone(),

@@ -65,8 +65,18 @@ fn the_guide_manifests_resolve_with_their_dependencies() {
             ("metrics-service", DependencyKind::Optional)
         ]
     );
-    // payment-service's optional fraud-detection is absent: no warning.
-    assert!(resolution.warnings().is_empty());
+    // payment-service's optional fraud-detection is absent: said so.
+    let warnings: Vec<String> = resolution
+        .warnings()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "payment-service 2.1.0 loads without its optional dependency fraud-detection: no plugin named fraud-detection was found"
+        ]
+    );
 }
 
 #[test]

@@ -269,7 +269,7 @@ proptest! {
         allow_prerelease in any::<bool>(),
     ) {
         let wanted = parse_wanted(&wanted);
-        let policy = VersionPolicy { allow_prerelease, ..VersionPolicy::default() };
+        let policy = VersionPolicy::default().with_allow_prerelease(allow_prerelease);
         let fits = |c: &Constraint, v: &plugin_version::Version| {
             policy.admissible(c, None).contains(v)
         };

@@ -4,11 +4,12 @@
 #[macro_use]
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use plugin_resolver::{
-    CancelReason, Candidate, CircularDependencyMode, DependencyKind, DropReason, Registry,
-    RegistryError, ResolveError, ResolveOptions, Strategy, Wanted, Warning, resolve,
+    CancelReason, Candidate, CircularDependencyMode, DependencyKind, DropReason, Hint, LeftOut,
+    Registry, RegistryError, ResolveError, ResolveOptions, Strategy, Wanted, Warning, resolve,
 };
 use plugin_version::VersionPolicy;
 use support::{registry, render, render_error, run, run_with, selected, version};
@@ -238,6 +239,88 @@ fn explanations_never_mention_the_virtual_root() {
     }
 }
 
+// ----- errors a person can act on ----------------------------------------------
+
+#[test]
+fn a_wanted_pre_release_that_does_not_exist_is_named_as_such() {
+    let reg = registry([pkg!("a@1.0.0"), pkg!("a@1.1.0"), pkg!("a@2.0.0-rc.1")]);
+    let error = run(&reg, &["a@1.0.0-rc.1"]).unwrap_err();
+    let text = error.explanation();
+    assert!(!text.contains("policy"), "{text}");
+    assert!(text.contains("no such version exists"), "{text}");
+    // Allowing pre-releases would not help: no hint.
+    assert_eq!(error.hints(), []);
+    assert_eq!(error.version_conflicts().len(), 1);
+    insta::assert_snapshot!(render_error(&error));
+    // The same, asked for by a plugin.
+    let reg = registry([pkg!("app@1.0.0" => ["a 1.0.0-rc.1"]), pkg!("a@1.0.0")]);
+    let error = run(&reg, &["app"]).unwrap_err();
+    let text = error.explanation();
+    assert!(!text.contains("policy"), "{text}");
+    assert!(
+        text.contains(
+            "app 1.0.0 requires a 1.0.0-rc.1, but no such version exists (only a 1.0.0 exists)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_wants_of_one_plugin_that_conflict_are_named_as_such() {
+    let reg = registry([pkg!("a@1.0.0"), pkg!("a@1.1.0"), pkg!("a@2.0.0")]);
+    for wanted in [&["a@1.0.0", "a@1.1.0"][..], &["a@^1", "a@^2"]] {
+        let error = run(&reg, wanted).unwrap_err();
+        let text = error.explanation();
+        assert!(!text.contains("policy"), "{wanted:?}: {text}");
+        assert!(
+            text.contains("two wants that no one version can satisfy"),
+            "{wanted:?}: {text}"
+        );
+        let wants: Vec<String> = error
+            .version_conflicts()
+            .iter()
+            .map(|c| format!("{:?} {}", c.plugin(), c.constraint()))
+            .collect();
+        let expected: Vec<String> = wanted
+            .iter()
+            .map(|w| format!("None {}", w.split_once('@').unwrap().1))
+            .collect();
+        assert_eq!(wants, expected, "{wanted:?}");
+        assert_eq!(error.hints(), [], "{wanted:?}");
+    }
+    let error = run(&reg, &["a@1.0.0", "a@1.1.0"]).unwrap_err();
+    insta::assert_snapshot!(render_error(&error));
+}
+
+#[test]
+fn a_setting_that_would_change_the_answer_is_a_typed_hint() {
+    // a pre-release the policy refuses
+    let reg = registry([pkg!("engine@2.0.0-rc.1")]);
+    let error = run(&reg, &["engine"]).unwrap_err();
+    assert_eq!(error.hints(), [Hint::AllowPrerelease]);
+    assert!(
+        error
+            .explanation()
+            .ends_with("\nAllowing pre-release versions may change this."),
+        "{}",
+        error.explanation()
+    );
+    // a downgrade the policy refuses
+    let reg = registry([pkg!("db@1.0.0")]);
+    let loaded = ResolveOptions::default()
+        .with_current(BTreeMap::from([("db".to_owned(), version("1.5.0"))]));
+    let error = run_with(&reg, &["db@^1"], &loaded).unwrap_err();
+    assert_eq!(error.hints(), [Hint::AllowDowngrade]);
+    // a rejected cycle
+    let reg = registry([pkg!("a@1.0.0" => ["b"]), pkg!("b@1.0.0" => ["a"])]);
+    let error = run(&reg, &["a"]).unwrap_err();
+    assert_eq!(error.hints(), [Hint::AllowCycles]);
+    // nothing a setting would change
+    let reg = registry([pkg!("a@1.0.0")]);
+    assert_eq!(run(&reg, &["a@^2"]).unwrap_err().hints(), []);
+    assert_eq!(run(&reg, &["ghost"]).unwrap_err().hints(), []);
+}
+
 // ----- policy --------------------------------------------------------------------
 
 #[test]
@@ -248,10 +331,7 @@ fn pre_releases_need_the_policy() {
     ]);
     let error = run(&reg, &["app"]).unwrap_err();
     insta::assert_snapshot!(render_error(&error));
-    let policy = VersionPolicy {
-        allow_prerelease: true,
-        ..VersionPolicy::default()
-    };
+    let policy = VersionPolicy::default().with_allow_prerelease(true);
     let resolution = run_with(
         &reg,
         &["app"],
@@ -264,10 +344,7 @@ fn pre_releases_need_the_policy() {
 #[test]
 fn a_release_is_preferred_to_a_pre_release_even_when_both_are_allowed() {
     let reg = registry([pkg!("a@1.0.0"), pkg!("a@1.1.0-beta.1")]);
-    let policy = VersionPolicy {
-        allow_prerelease: true,
-        ..VersionPolicy::default()
-    };
+    let policy = VersionPolicy::default().with_allow_prerelease(true);
     let resolution =
         run_with(&reg, &["a"], &ResolveOptions::default().with_policy(policy)).unwrap();
     assert_eq!(resolution.version("a"), Some(&version("1.0.0")));
@@ -278,10 +355,7 @@ fn a_plugin_wanted_by_name_may_be_a_pre_release_when_the_policy_allows() {
     let reg = registry([pkg!("engine@2.0.0-rc.1"), pkg!("engine@2.0.0-rc.2")]);
     let error = run(&reg, &["engine"]).unwrap_err();
     insta::assert_snapshot!(render_error(&error));
-    let policy = VersionPolicy {
-        allow_prerelease: true,
-        ..VersionPolicy::default()
-    };
+    let policy = VersionPolicy::default().with_allow_prerelease(true);
     let options = ResolveOptions::default().with_policy(policy);
     let resolution = run_with(&reg, &["engine"], &options).unwrap();
     assert_eq!(resolution.version("engine"), Some(&version("2.0.0-rc.2")));
@@ -296,13 +370,11 @@ fn downgrades_are_refused_unless_allowed() {
         pkg!("db@1.0.0"),
         pkg!("db@1.2.0"),
     ]);
-    let loaded = ResolveOptions::default().with_current("db", version("1.5.0"));
+    let loaded = ResolveOptions::default()
+        .with_current(BTreeMap::from([("db".to_owned(), version("1.5.0"))]));
     let error = run_with(&reg, &["app"], &loaded).unwrap_err();
     insta::assert_snapshot!(render_error(&error));
-    let policy = VersionPolicy {
-        allow_downgrade: true,
-        ..VersionPolicy::default()
-    };
+    let policy = VersionPolicy::default().with_allow_downgrade(true);
     let resolution = run_with(&reg, &["app"], &loaded.with_policy(policy)).unwrap();
     assert_eq!(resolution.version("db"), Some(&version("1.2.0")));
 }
@@ -310,7 +382,8 @@ fn downgrades_are_refused_unless_allowed() {
 #[test]
 fn the_loaded_version_itself_is_not_a_downgrade() {
     let reg = registry([pkg!("db@1.0.0"), pkg!("db@1.2.0")]);
-    let loaded = ResolveOptions::default().with_current("db", version("1.2.0"));
+    let loaded = ResolveOptions::default()
+        .with_current(BTreeMap::from([("db".to_owned(), version("1.2.0"))]));
     let resolution = run_with(&reg, &["db"], &loaded).unwrap();
     assert_eq!(resolution.version("db"), Some(&version("1.2.0")));
 }
@@ -331,11 +404,75 @@ fn an_optional_dependency_that_fits_is_loaded_first() {
 }
 
 #[test]
-fn an_absent_optional_dependency_is_quietly_not_loaded() {
-    let reg = registry([pkg!("app@1.0.0" => [], optional ["metrics"])]);
+fn an_absent_optional_dependency_is_left_out_and_reported() {
+    let reg = registry([pkg!("app@1.0.0" => [], optional ["metrics", "tracing ^2"])]);
     let resolution = run(&reg, &["app"]).unwrap();
     assert_eq!(selected(&resolution), ["app 1.0.0"]);
-    assert!(resolution.warnings().is_empty());
+    let reasons: Vec<(&str, &LeftOut)> = resolution
+        .warnings()
+        .iter()
+        .filter_map(|warning| match warning {
+            Warning::OptionalLeftOut {
+                dependency, reason, ..
+            } => Some((dependency.as_str(), reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("metrics", &LeftOut::Missing),
+            ("tracing", &LeftOut::Missing)
+        ]
+    );
+    insta::assert_snapshot!(render(&resolution));
+}
+
+#[test]
+fn every_optional_dependency_left_out_has_a_typed_reason() {
+    let reg = registry([
+        pkg!("app@1.0.0" => ["log ^1"], optional ["ghost", "old ^2", "lib ^2", "bad"]),
+        pkg!("log@1.0.0" => ["lib ^1"]),
+        pkg!("lib@1.0.0"),
+        pkg!("lib@2.0.0"),
+        pkg!("old@1.0.0"),
+        pkg!("bad@1.0.0" => ["nowhere"]),
+    ]);
+    let resolution = run(&reg, &["app"]).unwrap();
+    assert_eq!(
+        selected(&resolution),
+        ["app 1.0.0", "lib 1.0.0", "log 1.0.0"]
+    );
+    let reasons: Vec<String> = resolution
+        .warnings()
+        .iter()
+        .filter_map(|warning| match warning {
+            Warning::OptionalLeftOut {
+                dependency, reason, ..
+            } => Some(format!(
+                "{dependency}: {}",
+                match reason {
+                    LeftOut::Missing => "missing",
+                    LeftOut::NoVersionFits { .. } => "no version fits",
+                    LeftOut::OtherVersionLoaded { .. } => "other version loaded",
+                    LeftOut::Conflict { .. } => "conflict",
+                    LeftOut::TooDeep { .. } => "too deep",
+                    _ => "other",
+                }
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "ghost: missing",
+            "old: no version fits",
+            "lib: other version loaded",
+            "bad: conflict"
+        ]
+    );
+    insta::assert_snapshot!(render(&resolution));
 }
 
 #[test]
@@ -442,7 +579,7 @@ fn an_optional_dependency_never_makes_resolution_fail() {
     ]);
     let resolution = run(&reg, &["app"]).unwrap();
     assert_eq!(selected(&resolution), ["app 1.0.0", "core 1.0.0"]);
-    assert_eq!(resolution.warnings().len(), 3);
+    assert_eq!(resolution.warnings().len(), 4);
 }
 
 // ----- cycles ------------------------------------------------------------------
@@ -708,6 +845,7 @@ fn the_depth_bound_is_a_typed_error_naming_the_chain() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(error.hints(), [Hint::RaiseDepthLimit]);
     insta::assert_snapshot!(error.to_string());
 }
 
@@ -732,6 +870,13 @@ fn the_step_bound_is_a_typed_error() {
             .to_string()
             .starts_with("resolution stopped: the limit of 50 solver steps")
     );
+    assert_eq!(error.hints(), [Hint::RaiseStepLimit]);
+    assert!(
+        error
+            .to_string()
+            .ends_with("; a larger step budget may let the resolution finish"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -748,6 +893,17 @@ fn the_time_bound_is_a_typed_error() {
             }
         ),
         "{error:?}"
+    );
+    // It says so, and what would help.
+    assert_eq!(error.hints(), [Hint::RaiseTimeLimit]);
+    let text = error.to_string();
+    assert!(
+        text.starts_with("resolution stopped: the time limit of 0 ms was reached after "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("; a larger time limit may let the resolution finish"),
+        "{text}"
     );
 }
 
