@@ -178,7 +178,7 @@ impl DiscoveryError {
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
             text.push_str(": ");
-            text.push_str(&printable(&cause.to_string()));
+            text.push_str(&printable(&lowercase_first(&cause.to_string())));
             source = cause.source();
         }
         text
