@@ -3,13 +3,16 @@
 //! `mkdir -p` followed at once by a manifest, moving a plugin directory in
 //! and out, a burst of 1,000 plugins, an artifact rebuilt in place. Each
 //! test asserts the exact events: it waits (up to 10 s, generous for a
-//! loaded 2-core machine) for the events it expects, then stays quiet for a
-//! while to prove no extra event follows.
+//! loaded 2-core machine) for the events it expects, then proves that no
+//! extra event follows with a sentinel: it changes a plugin of its own and
+//! asserts that the very next event is that change's. No test depends on
+//! how fast it runs: files are written atomically (a temporary file renamed
+//! into place) unless the test is about a write in place, and those tests
+//! use a debounce far longer than any pause of a loaded machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use plugin_discovery::{
@@ -18,14 +21,15 @@ use plugin_discovery::{
 
 /// How long to wait for an expected event.
 const PATIENCE: Duration = Duration::from_secs(10);
-/// How long nothing more may arrive after the expected events (longer than
-/// the debounce and the second look at new directories).
-const QUIET: Duration = Duration::from_millis(700);
 /// The debounce of tests whose file operations pass through intermediate
 /// states (a truncated file, a deleted one): long enough that a test thread
 /// descheduled between two operations on a loaded machine still lands both
-/// in one debounce period, as an editor's would.
-const SLOW_DEBOUNCE: Duration = Duration::from_millis(300);
+/// in one debounce period, as an editor's would. (Events then arrive this
+/// long after the change: the price of not depending on the scheduler.)
+const SLOW_DEBOUNCE: Duration = Duration::from_secs(2);
+/// The directory of the sentinel plugin (depth 1, so no depth limit or
+/// exclusion of a test hides it).
+const SENTINEL: &str = "zz-sentinel";
 
 fn slow(config: &mut DiscoveryConfig) {
     config.debounce = SLOW_DEBOUNCE;
@@ -38,6 +42,8 @@ struct Watched {
     root: PathBuf,
     engine: DiscoveryEngine,
     events: Subscription,
+    /// Changes made to the sentinel plugin so far.
+    sentinels: u32,
 }
 
 fn watch(setup: impl FnOnce(&Path)) -> Watched {
@@ -63,6 +69,7 @@ fn watch_with(setup: impl FnOnce(&Path), configure: impl FnOnce(&mut DiscoveryCo
         root,
         engine,
         events,
+        sentinels: 0,
     }
 }
 
@@ -73,8 +80,16 @@ impl Watched {
         assert_eq!(got, expected);
     }
 
-    /// The next `count` events, then a quiet period with no event.
+    /// The next `count` events, and then nothing else: the next event
+    /// after them is the sentinel's.
     fn next(&mut self, count: usize) -> Vec<String> {
+        let got = self.take(count);
+        self.sentinel(&got);
+        got
+    }
+
+    /// The next `count` events.
+    fn take(&mut self, count: usize) -> Vec<String> {
         let mut got = Vec::new();
         let deadline = Instant::now() + PATIENCE;
         while got.len() < count {
@@ -84,11 +99,40 @@ impl Watched {
                 Err(error) => panic!("after {got:?}: expected {count} events, {error}"),
             }
         }
-        let quiet = QUIET.max(self.engine.config().debounce * 3);
-        match self.events.recv_timeout(quiet) {
-            Err(RecvError::Timeout) => got,
-            other => panic!("after {got:?}: unexpected {other:?}"),
+        got
+    }
+
+    /// Changes the sentinel plugin and asserts that the next event is that
+    /// change: any event still coming from the test's own changes (they
+    /// were all made before) would arrive first.
+    fn sentinel(&mut self, before: &[String]) {
+        self.sentinels += 1;
+        let n = self.sentinels;
+        plugin(&self.root, SENTINEL, "sentinel", &format!("0.0.{n}"));
+        let expected = match n {
+            1 => format!("discovered sentinel 0.0.1 {SENTINEL}/plugin-manifest.json"),
+            n => format!(
+                "updated sentinel 0.0.{} -> 0.0.{n} {SENTINEL}/plugin-manifest.json",
+                n - 1
+            ),
+        };
+        match self.events.recv_timeout(PATIENCE) {
+            Ok(event) => {
+                let got = show(&self.root, &event);
+                assert_eq!(got, expected, "after {before:?}: an unexpected event");
+            }
+            Err(error) => panic!("after {before:?}: no sentinel event: {error}"),
         }
+    }
+
+    /// The plugins the engine holds now, the sentinel left out.
+    fn plugins_now(&self) -> usize {
+        let current = self.engine.current();
+        current
+            .plugins
+            .iter()
+            .filter(|p| p.name() != "sentinel")
+            .count()
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -144,7 +188,19 @@ fn manifest(name: &str, version: &str) -> String {
     )
 }
 
+/// Writes `path` atomically: a temporary file beside it (a name that is
+/// neither a manifest nor an artifact), renamed over it. No scan can see
+/// the file half-written, however slowly the test runs.
 fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let temp = path.with_extension("writing");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+/// Writes `path` in place (truncate, then write), as some editors and
+/// build tools do; a scan may see it half-written.
+fn write_in_place(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }
@@ -167,7 +223,7 @@ fn the_first_scan_arrives_as_events_and_without_watch_mode_the_stream_ends() {
         "discovered alpha 1.0.0 a/plugin-manifest.json",
         "invalid bad/plugin-manifest.yaml",
     ]);
-    assert_eq!(watched.engine.current().plugins.len(), 1);
+    assert_eq!(watched.plugins_now(), 1);
 
     let mut once = watch_with(setup, |c| c.watch = false);
     let mut got = Vec::new();
@@ -207,7 +263,7 @@ fn writing_a_manifest_in_place_is_one_update() {
     }
     watched.expect(&["updated alpha 1.0.0 -> 1.1.0 a/plugin-manifest.json"]);
     // Writing the same content again changes nothing a host cares about.
-    write(&path, &text);
+    write_in_place(&path, &text);
     watched.expect(&[]);
 }
 
@@ -305,7 +361,7 @@ fn a_burst_of_1000_new_plugins_is_1000_discoveries() {
     let unique: BTreeSet<&String> = got.iter().collect();
     assert_eq!(unique.len(), 1000, "no duplicates");
     assert!(got.iter().all(|e| e.starts_with("discovered p")));
-    assert_eq!(watched.engine.current().plugins.len(), 1000);
+    assert_eq!(watched.plugins_now(), 1000);
 }
 
 #[test]
@@ -316,7 +372,7 @@ fn an_artifact_rebuilt_in_place_is_an_update() {
     };
     let mut watched = watch_with(setup, slow);
     watched.expect(&["discovered alpha 1.0.0 a/plugin-manifest.json"]);
-    write(&watched.path("a/libalpha.so"), "build 2"); // same size
+    write_in_place(&watched.path("a/libalpha.so"), "build 2"); // same size
     watched.expect(&["updated alpha 1.0.0 -> 1.0.0 a/plugin-manifest.json"]);
     // A rebuild that replaces the file (the linker's way) too.
     write(&watched.path("a/libalpha.so.tmp"), "build 3, longer");
@@ -365,8 +421,8 @@ fn a_duplicate_takes_over_when_the_winner_goes() {
 #[test]
 fn a_slow_subscriber_lags_and_is_told_how_many_events_it_missed() {
     let mut watched = watch_with(|_| {}, |c| c.event_capacity = 8);
-    let mut slow = watched.engine.subscribe();
     watched.expect(&[]);
+    let mut slow = watched.engine.subscribe();
     // The fast subscriber keeps up and gets all 20; discovery never waits
     // for the slow one, which reads nothing meanwhile.
     for i in 0..20 {
@@ -379,7 +435,7 @@ fn a_slow_subscriber_lags_and_is_told_how_many_events_it_missed() {
         let event = watched.events.recv_timeout(PATIENCE).unwrap();
         assert!(show(&watched.root, &event).starts_with(&format!("discovered p{i:02}")));
     }
-    assert_eq!(watched.engine.current().plugins.len(), 20);
+    assert_eq!(watched.plugins_now(), 20);
     assert_eq!(slow.try_recv(), Err(RecvError::Lagged(12)));
     let mut kept = 0;
     while slow.try_recv().is_ok() {
@@ -428,14 +484,15 @@ fn excluded_and_too_deep_paths_are_not_watched_into_events() {
 fn errors_while_watching_reach_the_error_handler_once() {
     let errors = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&errors);
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = DiscoveryConfig::new([dir.path()]);
-    config.debounce = Duration::from_millis(50);
-    let engine = DiscoveryEngine::new(config).unwrap();
-    engine.set_error_handler(move |error| sink.lock().unwrap().push(error.to_string()));
-    engine.start().unwrap();
-    let fifo = dir.path().join("p/plugin-manifest.json");
-    std::fs::create_dir(dir.path().join("p")).unwrap();
+    let (first, first_error) = std::sync::mpsc::channel();
+    let mut watched = watch_with(|_| {}, |c| c.debounce = Duration::from_millis(50));
+    watched.engine.set_error_handler(move |error| {
+        sink.lock().unwrap().push(error.to_string());
+        let _ = first.send(());
+    });
+    watched.expect(&[]);
+    let fifo = watched.path("p/plugin-manifest.json");
+    std::fs::create_dir(watched.path("p")).unwrap();
     assert!(
         std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -443,16 +500,19 @@ fn errors_while_watching_reach_the_error_handler_once() {
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + PATIENCE;
-    while errors.lock().unwrap().is_empty() && Instant::now() < deadline {
-        sleep(Duration::from_millis(20));
-    }
-    sleep(QUIET);
+    first_error
+        .recv_timeout(PATIENCE)
+        .expect("the error reaches the handler");
+    // Later rescans (the second look at the new directory, the sentinel's)
+    // do not hand it over again: the handler runs before the events of its
+    // rescan are sent, so after the sentinel's event it has seen them all.
+    watched.expect(&[]);
+    watched.expect(&[]);
     assert_eq!(
         *errors.lock().unwrap(),
         [format!("{} is not a regular file", fifo.display())]
     );
-    assert_eq!(engine.current().errors.len(), 1);
+    assert_eq!(watched.engine.current().errors.len(), 1);
 }
 
 #[test]
@@ -468,10 +528,18 @@ fn stopping_ends_every_subscription() {
         Err(RecvError::Closed)
     );
     // Events sent before the stop are still delivered, then the end.
-    assert!(matches!(
-        second.try_recv(),
-        Ok(DiscoveryEvent::Updated { .. })
-    ));
+    let mut delivered = Vec::new();
+    let end = loop {
+        match second.try_recv() {
+            Ok(event) => delivered.push(show(&watched.root, &event)),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(end, RecvError::Closed);
+    assert!(
+        delivered.contains(&"updated alpha 1.0.0 -> 1.0.1 a/plugin-manifest.json".to_string()),
+        "{delivered:?}"
+    );
     assert_eq!(second.blocking_recv(), Err(RecvError::Closed));
     assert_eq!(
         watched.engine.subscribe().try_recv(),
