@@ -5,22 +5,30 @@
 //! ```text
 //! {"plugins": [{"name", "version", "transport", "manifest_path", "artifact_path"}...],
 //!  "invalid": [{"path", "errors": [DIAGNOSTIC...]}...],
-//!  "skipped": [{"path", "reason"}...]}
+//!  "skipped": [{"path", "reason"}...],
+//!  "unreadable": [{"path", "reason"}...]}
 //! ```
 //!
-//! A path that could not be read (a missing directory, a symlink loop) is
-//! listed in `skipped` with the error as its reason, so the object keeps its
-//! three keys. Exit 0 whenever the scan ran, even with invalid manifests; 2
-//! for usage errors (an invalid glob).
+//! The JSON keys and the text's headings say the same things: a path that
+//! could not be read below a directory (a manifest too large, a symlink
+//! loop, a directory without permission) is under `unreadable` in both.
+//! Exit 0 whenever the scan ran, even with invalid manifests; 2 for usage
+//! and IO errors (an invalid glob, a directory named on the command line
+//! that does not exist).
+//!
+//! Everything taken from the files (paths, names, diagnostics) is escaped
+//! in the text output, so no file can forge a line of it.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use plugkit::discovery::{Discovery, DiscoveryConfig, DiscoveryError};
+use plugkit::discovery::{Discovery, printable, printable_path};
 use plugkit::manifest::Diagnostic;
 use serde::Serialize;
+
+use crate::scan::ScanArgs;
 
 /// Arguments of `plugkit discover`.
 #[derive(clap::Args)]
@@ -32,54 +40,10 @@ pub(crate) struct Args {
     json: bool,
 }
 
-/// What to scan and how: shared by `discover` and `watch`.
-#[derive(clap::Args)]
-pub(crate) struct ScanArgs {
-    /// Directories to search, in order of precedence (a manifest file is
-    /// read as one).
-    #[arg(required = true, value_name = "DIR")]
-    dirs: Vec<PathBuf>,
-    /// Accept only plugins whose artifact's file name matches GLOB, such as
-    /// '*.so' or '*-plugin' (repeatable; default: any name).
-    #[arg(long = "pattern", value_name = "GLOB")]
-    patterns: Vec<String>,
-    /// How many directory levels below each DIR are searched.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    max_depth: usize,
-    /// Follow symbolic links (loops are detected and reported).
-    #[arg(long)]
-    follow_symlinks: bool,
-    /// Do not search PATH (repeatable). A PATH with `*`, `?`, `[` or `{` is a
-    /// glob matched against paths relative to each DIR, such as
-    /// '**/node_modules'.
-    #[arg(long = "exclude", value_name = "PATH")]
-    excludes: Vec<String>,
-    /// Skip plugins that do not list capability CAP (repeatable).
-    #[arg(long = "require-capability", value_name = "CAP")]
-    capabilities: Vec<String>,
-}
-
-impl ScanArgs {
-    /// The discovery configuration these arguments describe.
-    pub(crate) fn config(&self) -> DiscoveryConfig {
-        let mut config = DiscoveryConfig::new(self.dirs.iter().cloned());
-        config.artifact_patterns = self.patterns.clone();
-        config.max_depth = self.max_depth;
-        config.follow_symlinks = self.follow_symlinks;
-        for exclude in &self.excludes {
-            if exclude.contains(['*', '?', '[', '{']) {
-                config.exclude_globs.push(exclude.clone());
-            } else {
-                config.exclude_paths.push(PathBuf::from(exclude));
-            }
-        }
-        config.required_capabilities = self.capabilities.clone();
-        config
-    }
-}
-
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let found = plugkit::discovery::discover(&args.scan.config())?;
+    let config = args.scan.config();
+    args.scan.check_dirs()?;
+    let found = plugkit::discovery::discover(&config)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -98,6 +62,7 @@ struct Report<'a> {
     plugins: Vec<PluginJson<'a>>,
     invalid: Vec<InvalidJson<'a>>,
     skipped: Vec<SkippedJson>,
+    unreadable: Vec<SkippedJson>,
 }
 
 #[derive(Serialize)]
@@ -139,29 +104,27 @@ impl<'a> Report<'a> {
             .iter()
             .map(|i| InvalidJson::new(&i.path, &i.diagnostics))
             .collect();
-        let mut skipped: Vec<(&Path, String)> = found
+        let skipped = found
             .skipped
             .iter()
-            .map(|s| (s.path.as_path(), s.reason.to_string()))
-            .chain(
-                found
-                    .errors
-                    .iter()
-                    .map(|e| (e.path().unwrap_or(Path::new("")), error_reason(e))),
-            )
+            .map(|s| SkippedJson {
+                path: shown(&s.path),
+                reason: s.reason.to_string(),
+            })
             .collect();
-        skipped.sort_by(|a, b| a.0.cmp(b.0));
-        let skipped = skipped
-            .into_iter()
-            .map(|(path, reason)| SkippedJson {
-                path: shown(path),
-                reason,
+        let unreadable = found
+            .errors
+            .iter()
+            .map(|e| SkippedJson {
+                path: e.path().map(shown).unwrap_or_default(),
+                reason: e.reason(),
             })
             .collect();
         Report {
             plugins,
             invalid,
             skipped,
+            unreadable,
         }
     }
 }
@@ -175,34 +138,9 @@ impl<'a> InvalidJson<'a> {
     }
 }
 
-pub(crate) fn shown(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// What went wrong at an error's path, without repeating the path:
-/// `cannot read directory: no such file or directory (os error 2)`.
-pub(crate) fn error_reason(error: &DiscoveryError) -> String {
-    let what = match error {
-        DiscoveryError::ReadDir { .. } => "cannot read directory".to_string(),
-        DiscoveryError::ReadManifest { .. } => "cannot read manifest".to_string(),
-        DiscoveryError::NotAFile { .. } => "not a regular file".to_string(),
-        DiscoveryError::SymlinkLoop { ancestor, .. } => {
-            format!("symlink loop back to {}", ancestor.display())
-        }
-        _ => error.to_string(),
-    };
-    match std::error::Error::source(error) {
-        Some(cause) => format!("{what}: {}", lowercase_first(&cause.to_string())),
-        None => what,
-    }
-}
-
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+/// A path in JSON output (JSON escapes control characters itself).
+fn shown(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 fn plural(count: usize, one: &str, many: &str) -> String {
@@ -218,10 +156,10 @@ fn write_table(out: &mut impl Write, found: &Discovery) -> Result<()> {
             .iter()
             .map(|p| {
                 [
-                    p.name().to_string(),
+                    printable(p.name()).into_owned(),
                     p.version().to_string(),
                     p.transport().to_string(),
-                    shown(&p.manifest_path),
+                    printable_path(&p.manifest_path).into_owned(),
                 ]
             })
             .collect();
@@ -250,10 +188,10 @@ fn write_table(out: &mut impl Write, found: &Discovery) -> Result<()> {
         .plugins
         .iter()
         .flat_map(|p| {
-            let file = shown(&p.manifest_path);
+            let file = printable_path(&p.manifest_path);
             p.warnings
                 .iter()
-                .map(move |w| w.display_in(&file).to_string())
+                .map(move |w| printable(&w.display_in(&file).to_string()).into_owned())
         })
         .collect();
     if !warnings.is_empty() {
@@ -265,23 +203,29 @@ fn write_table(out: &mut impl Write, found: &Discovery) -> Result<()> {
     if !found.invalid.is_empty() {
         writeln!(out, "\ninvalid manifests:")?;
         for invalid in &found.invalid {
-            let file = shown(&invalid.path);
+            let file = printable_path(&invalid.path);
             for diagnostic in invalid.errors() {
-                writeln!(out, "  {}", diagnostic.display_in(&file))?;
+                let line = diagnostic.display_in(&file).to_string();
+                writeln!(out, "  {}", printable(&line))?;
             }
         }
     }
     if !found.skipped.is_empty() {
         writeln!(out, "\nskipped:")?;
         for skipped in &found.skipped {
-            writeln!(out, "  {}: {}", shown(&skipped.path), skipped.reason)?;
+            writeln!(
+                out,
+                "  {}: {}",
+                printable_path(&skipped.path),
+                skipped.reason
+            )?;
         }
     }
     if !found.errors.is_empty() {
         writeln!(out, "\nunreadable:")?;
         for error in &found.errors {
-            let path = error.path().map(shown).unwrap_or_default();
-            writeln!(out, "  {path}: {}", error_reason(error))?;
+            let path = error.path().map(printable_path).unwrap_or_default();
+            writeln!(out, "  {path}: {}", error.reason())?;
         }
     }
     writeln!(

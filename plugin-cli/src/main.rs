@@ -11,6 +11,7 @@
 mod discover;
 mod manifest;
 mod resolve;
+mod scan;
 mod version;
 mod watch;
 

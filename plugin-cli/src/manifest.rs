@@ -1,14 +1,24 @@
 //! `plugkit manifest check FILE...`: validates manifests and prints every
 //! problem compiler-style (`FILE:LINE:COL: error: PATH: MESSAGE`), or one
 //! JSON object per file with `--json`.
+//!
+//! Files are read as discovery reads them, through
+//! `plugkit::discovery::read_manifest_file` with the same size limit
+//! (`Limits::default().max_bytes`, 1 MiB): a larger file is refused from its
+//! metadata before it is read, a pipe or device (`/dev/stdin`, `<(cmd)`) is
+//! read up to the limit and no further, and the error gives the limit and,
+//! for a file, its size. Everything printed that comes from the file (its
+//! name, its values, the diagnostics quoting it) is escaped, so a manifest
+//! cannot forge a line of output.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use plugkit::manifest::{Diagnostic, ManifestErrors, ParsedManifest, parse};
+use plugkit::discovery::{SpecialFiles, printable, printable_path, read_manifest_file};
+use plugkit::manifest::{Diagnostic, Limits, ManifestErrors, ParsedManifest, parse_with};
 use serde::Serialize;
 
 use crate::{FAILURE, NEGATIVE};
@@ -45,33 +55,35 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut worst = 0u8;
+    let limits = Limits::default();
     for path in &files {
-        let shown = path.display().to_string();
-        let result = std::fs::read(path)
-            .with_context(|| format!("cannot read {shown}"))
-            .map(|bytes| parse(&bytes, &shown));
+        let json_name = path.to_string_lossy();
+        let text_name = printable_path(path);
+        let shown = if json { &json_name } else { &text_name };
+        let result = read_manifest_file(path, limits.max_bytes as u64, SpecialFiles::ReadWithCap)
+            .map(|bytes| parse_with(&bytes, shown, &limits));
         let code = match result {
             Err(io_error) => {
                 if json {
                     let report = Report {
-                        file: &shown,
+                        file: shown,
                         valid: false,
                         manifest: None,
-                        io_error: Some(format!("{io_error:#}")),
+                        io_error: Some(io_error.to_string_with_causes()),
                         diagnostics: &[],
                     };
                     writeln!(out, "{}", serde_json::to_string(&report)?)?;
                 } else {
-                    eprintln!("error: {io_error:#}");
+                    eprintln!("error: {}", io_error.to_string_with_causes());
                 }
                 FAILURE
             }
             Ok(Ok(parsed)) => {
-                print_valid(&mut out, &shown, &parsed, json)?;
+                print_valid(&mut out, shown, &parsed, json)?;
                 0
             }
             Ok(Err(errors)) => {
-                print_invalid(&mut out, &shown, &errors, json)?;
+                print_invalid(&mut out, shown, &errors, json)?;
                 NEGATIVE
             }
         };
@@ -100,15 +112,15 @@ fn print_valid(
         return Ok(());
     }
     for warning in &parsed.warnings {
-        writeln!(out, "{}", warning.display_in(file))?;
+        writeln!(out, "{}", printable(&warning.display_in(file).to_string()))?;
     }
     writeln!(
         out,
         "{file}: ok: {} {} ({}, {})",
-        manifest.name(),
+        printable(manifest.name()),
         manifest.version(),
         manifest.transport(),
-        manifest.endpoint()
+        printable(manifest.endpoint())
     )?;
     Ok(())
 }
@@ -131,7 +143,11 @@ fn print_invalid(
         return Ok(());
     }
     for diagnostic in errors.diagnostics() {
-        writeln!(out, "{}", diagnostic.display_in(file))?;
+        writeln!(
+            out,
+            "{}",
+            printable(&diagnostic.display_in(file).to_string())
+        )?;
     }
     Ok(())
 }

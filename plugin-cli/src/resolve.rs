@@ -1,41 +1,37 @@
-//! `plugkit resolve DIR... [--want NAME[@CONSTRAINT]]...`: reads every
-//! manifest under the directories, resolves the wanted plugins (every plugin
+//! `plugkit resolve DIR... [--want NAME[@CONSTRAINT]]...`: discovers the
+//! plugins under the directories, resolves the wanted plugins (every plugin
 //! found, when none is named), and prints the chosen versions and the load
 //! order, or why there is none (exit 1). `--json` prints one JSON object.
 //!
-//! Until the discovery crate exists this is a plain walk: every file named
-//! `plugin-manifest.json`, `.yaml` or `.yml`, at any depth, in path order.
-//! A manifest that cannot be read or is invalid is a warning, not an error:
-//! the plugins it would have provided are simply missing, and the
-//! explanation says so.
+//! Finding plugins is plugin-discovery's, with the same scan flags as
+//! `plugkit discover` ([`ScanArgs`]), so `resolve` considers exactly the
+//! plugins `discover` lists: the same depth limit, exclusions, symlink
+//! policy, capability filter, shadowing (of a YAML manifest by the JSON one
+//! beside it) and duplicate rule. What discovery does not list (an invalid
+//! manifest, a skipped plugin, an unreadable path) is a warning, not an
+//! error: the plugins it would have provided are simply missing, and the
+//! explanation says so. A directory named on the command line that does not
+//! exist is an IO error (exit 2).
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use plugkit::discovery::{Discovery, printable, printable_path};
 use plugkit::resolver::{
-    CircularDependencyMode, Registry, RegistryError, Resolution, ResolveError, ResolveOptions,
-    Strategy, Wanted,
+    CircularDependencyMode, Registry, Resolution, ResolveError, ResolveOptions, Strategy, Wanted,
 };
 use serde_json::{Value, json};
 
 use crate::NEGATIVE;
-
-/// The names a manifest file may have.
-const MANIFEST_NAMES: [&str; 3] = [
-    "plugin-manifest.json",
-    "plugin-manifest.yaml",
-    "plugin-manifest.yml",
-];
+use crate::scan::ScanArgs;
 
 /// Resolve the plugins found in directories: versions and load order.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Directories to search for plugin manifests, at any depth.
-    #[arg(required = true, value_name = "DIR")]
-    dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// A plugin to load, optionally with a constraint (`auth@^1.2`);
     /// repeatable. Without it, every plugin found is wanted.
     #[arg(long = "want", value_name = "NAME[@CONSTRAINT]")]
@@ -50,14 +46,33 @@ pub(crate) struct Args {
     /// Load a cycle of required dependencies as one group instead of failing.
     #[arg(long)]
     allow_cycles: bool,
+    /// Give up after SECONDS of solving (default 10; fractions allowed).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    time_limit: Option<Duration>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
+/// A positive number of seconds, such as `30` or `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!(
+            "the time limit must be more than 0 seconds, not {text}"
+        ));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` seconds is too long"))
+}
+
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let mut warnings: Vec<String> = Vec::new();
-    let registry = load(&args.dirs, &mut warnings)?;
+    let config = args.scan.config();
+    args.scan.check_dirs()?;
+    let found = plugkit::discovery::discover(&config)?;
+    let mut warnings = discovery_warnings(&found);
+    let registry = registry(&found, &mut warnings);
     let wanted: Vec<Wanted> = if args.want.is_empty() {
         registry
             .plugin_names()
@@ -76,6 +91,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     if args.allow_cycles {
         options.circular = CircularDependencyMode::Allow;
+    }
+    if let Some(limit) = args.time_limit {
+        options.time_limit = Some(limit);
     }
     let outcome = plugkit::resolver::resolve(&registry, &wanted, &options);
     if let Err(ResolveError::Internal { .. }) = &outcome {
@@ -110,78 +128,52 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// Reads every manifest under `dirs` into a registry; what cannot be used
-/// becomes a warning. A directory that cannot be read at all is an error.
-fn load(dirs: &[PathBuf], warnings: &mut Vec<String>) -> Result<Registry> {
-    let mut files: Vec<PathBuf> = Vec::new();
-    for dir in dirs {
-        let metadata = std::fs::metadata(dir)
-            .with_context(|| format!("cannot read directory {}", dir.display()))?;
-        if !metadata.is_dir() {
-            bail!("{} is not a directory", dir.display());
-        }
-        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-            match entry {
-                Ok(entry) => {
-                    let named = entry
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|name| MANIFEST_NAMES.contains(&name));
-                    if named && entry.file_type().is_file() {
-                        files.push(entry.into_path());
-                    }
-                }
-                Err(error) => warnings.push(format!("skipped while searching: {error}")),
-            }
-        }
+/// What discovery found and did not list, as warnings: invalid manifests,
+/// skipped plugins, unreadable paths.
+fn discovery_warnings(found: &Discovery) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for invalid in &found.invalid {
+        let shown = printable_path(&invalid.path);
+        let problems: Vec<String> = invalid
+            .errors()
+            .map(|diagnostic| printable(&diagnostic.display_in(&shown).to_string()).into_owned())
+            .collect();
+        warnings.push(summarize(&shown, &problems));
     }
+    for skipped in &found.skipped {
+        warnings.push(format!(
+            "{}: skipped: {}",
+            printable_path(&skipped.path),
+            skipped.reason
+        ));
+    }
+    for error in &found.errors {
+        let path = error.path().map(printable_path).unwrap_or_default();
+        warnings.push(format!("{path}: {}", error.reason()));
+    }
+    warnings
+}
+
+/// The registry of every plugin discovery listed (one per name and
+/// version: discovery has settled duplicates already).
+fn registry(found: &Discovery, warnings: &mut Vec<String>) -> Registry {
     let mut registry = Registry::new();
-    let mut origin: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-    for file in files {
-        let shown = file.display().to_string();
-        let bytes = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                warnings.push(format!("{shown}: cannot read the manifest: {error}"));
-                continue;
-            }
-        };
-        let parsed = match plugkit::manifest::parse(&bytes, &shown) {
-            Ok(parsed) => parsed,
-            Err(errors) => {
-                warnings.push(invalid(&shown, &errors));
-                continue;
-            }
-        };
-        let manifest = &parsed.manifest;
-        let key = (manifest.name().to_owned(), manifest.version().to_string());
-        match registry.add_manifest(manifest) {
-            Ok(()) => {
-                origin.insert(key, file.clone());
-            }
-            Err(RegistryError::DuplicateVersion { name, version, .. }) => {
-                let first = origin
-                    .get(&key)
-                    .map(|path| format!(" (first found in {})", path.display()))
-                    .unwrap_or_default();
-                warnings.push(format!(
-                    "{shown}: ignored: {name} {version} is already known{first}"
-                ));
-            }
-            Err(error) => warnings.push(format!("{shown}: ignored: {error}")),
+    for plugin in &found.plugins {
+        if let Err(error) = registry.add_manifest(&plugin.manifest) {
+            warnings.push(format!(
+                "{}: ignored: {}",
+                printable_path(&plugin.manifest_path),
+                printable(&error.to_string())
+            ));
         }
     }
-    Ok(registry)
+    registry
 }
 
 /// "FILE:LINE:COL: error: PATH: MESSAGE (and N more problems; manifest
 /// ignored)".
-fn invalid(shown: &str, errors: &plugkit::manifest::ManifestErrors) -> String {
-    let problems: Vec<String> = errors
-        .errors()
-        .map(|diagnostic| diagnostic.display_in(shown).to_string())
-        .collect();
-    match problems.as_slice() {
+fn summarize(shown: &str, problems: &[String]) -> String {
+    match problems {
         [] => format!("{shown}: invalid manifest (ignored)"),
         [one] => format!("{one} (manifest ignored)"),
         [first, rest @ ..] => format!(

@@ -1,7 +1,17 @@
 //! `plugkit version satisfies VERSION CONSTRAINT` and `plugkit version check`
 //! (bulk: `VERSION<TAB>CONSTRAINT` lines on stdin, one answer line each).
+//!
+//! `version check` works as a co-process: when stdin is not a regular file
+//! (a pipe, a terminal) each answer is flushed as soon as it is written, so
+//! a program can write a line and read its answer before writing the next.
+//! From a regular file, answers are buffered (bulk speed). A line longer
+//! than [`MAX_LINE`] bytes is answered with an error naming its length and
+//! the limit, without ever holding more than the limit in memory. Blank
+//! lines at the end of the input are not inputs (an editor's trailing
+//! newline gets no answer); a blank line followed by more input is answered
+//! with an error when that input arrives.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -37,9 +47,15 @@ pub(crate) fn run(command: Command) -> Result<ExitCode> {
         Command::Check => {
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
+            let flush = if stdin_is_a_file() {
+                Flush::AtEnd
+            } else {
+                Flush::EachLine
+            };
             check_lines(
                 stdin.lock(),
                 BufWriter::with_capacity(1 << 16, stdout.lock()),
+                flush,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -53,32 +69,141 @@ fn answer(version: &str, constraint: &str) -> Result<bool> {
     Ok(constraint.matches(&version))
 }
 
-/// The bulk check: exactly one output line per input line, in order.
+/// The longest input line `version check` reads, in bytes (without its
+/// line ending): far above any real version and constraint.
+pub(crate) const MAX_LINE: usize = 64 * 1024;
+
+/// When answers are flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// After each answer (a co-process waits for it).
+    EachLine,
+    /// Once, at the end (bulk input from a file).
+    AtEnd,
+}
+
+/// Whether stdin is a regular file (then nobody waits for each answer).
+fn stdin_is_a_file() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|file| file.metadata())
+            .is_ok_and(|metadata| metadata.is_file())
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// One line of input, read with a cap.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// The line is in the buffer, without its line ending.
+    Read,
+    /// The line was longer than the limit; it was read to its end and
+    /// dropped. Its length, without the line ending.
+    TooLong(u64),
+    /// No more input.
+    End,
+}
+
+/// Reads one line into `buf` (cleared first), holding at most `limit + 2`
+/// bytes: a longer line is consumed to its end without being kept.
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> io::Result<Line> {
+    buf.clear();
+    // The limit, plus room for a `\r\n` line ending.
+    let read = input
+        .by_ref()
+        .take(limit as u64 + 2)
+        .read_until(b'\n', buf)?;
+    if read == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        if buf.len() > limit {
+            let length = buf.len() as u64;
+            buf.clear();
+            return Ok(Line::TooLong(length));
+        }
+        return Ok(Line::Read);
+    }
+    if buf.len() <= limit {
+        // The last line, without a line ending.
+        return Ok(Line::Read);
+    }
+    let mut length = buf.len() as u64;
+    buf.clear();
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok(Line::TooLong(length));
+        }
+        match available.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                length += end as u64;
+                input.consume(end + 1);
+                return Ok(Line::TooLong(length));
+            }
+            None => {
+                let all = available.len();
+                length += all as u64;
+                input.consume(all);
+            }
+        }
+    }
+}
+
+/// The bulk check: one output line per input line, in order (blank lines
+/// at the very end excepted).
 ///
 /// The constraint of the previous line is kept: bulk input usually checks
 /// many versions against few constraints, and this skips re-parsing them.
-fn check_lines(mut input: impl BufRead, mut out: impl Write) -> Result<()> {
+fn check_lines(mut input: impl BufRead, mut out: impl Write, flush: Flush) -> Result<()> {
     let mut line = Vec::new();
     let mut last: Option<(String, Constraint)> = None;
+    // Blank lines not answered yet: answered once more input follows.
+    let mut blank = 0usize;
     loop {
-        line.clear();
-        let read = input
-            .read_until(b'\n', &mut line)
-            .context("cannot read standard input")?;
-        if read == 0 {
-            break;
+        let read =
+            read_line(&mut input, &mut line, MAX_LINE).context("cannot read standard input")?;
+        let answer = match read {
+            Line::End => break,
+            Line::Read if line.iter().all(u8::is_ascii_whitespace) => {
+                blank += 1;
+                continue;
+            }
+            Line::Read => std::str::from_utf8(&line)
+                .map_err(|_| anyhow::anyhow!("line is not valid UTF-8"))
+                .and_then(|text| check_line(text, &mut last)),
+            Line::TooLong(length) => Err(anyhow::anyhow!(
+                "line is {length} bytes, more than the limit of {MAX_LINE} bytes"
+            )),
+        };
+        for _ in 0..std::mem::take(&mut blank) {
+            writeln!(
+                out,
+                "error: expected VERSION<TAB>CONSTRAINT, found a blank line"
+            )
+            .context("cannot write standard output")?;
         }
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        let result = std::str::from_utf8(text)
-            .map_err(|_| anyhow::anyhow!("line is not valid UTF-8"))
-            .and_then(|text| check_line(text, &mut last));
-        match result {
+        match answer {
             Ok(true) => out.write_all(b"true\n"),
             Ok(false) => out.write_all(b"false\n"),
             Err(error) => writeln!(out, "error: {error:#}"),
         }
         .context("cannot write standard output")?;
+        if flush == Flush::EachLine {
+            out.flush().context("cannot write standard output")?;
+        }
     }
     out.flush().context("cannot write standard output")
 }
@@ -101,11 +226,11 @@ fn check_line(text: &str, last: &mut Option<(String, Constraint)>) -> Result<boo
 
 #[cfg(test)]
 mod tests {
-    use super::check_lines;
+    use super::{Flush, MAX_LINE, check_lines};
 
     fn check(input: &str) -> String {
         let mut out = Vec::new();
-        check_lines(input.as_bytes(), &mut out).expect("in-memory IO");
+        check_lines(input.as_bytes(), &mut out, Flush::AtEnd).expect("in-memory IO");
         String::from_utf8(out).expect("UTF-8 output")
     }
 
@@ -118,7 +243,10 @@ mod tests {
         assert_eq!(lines[0], "true");
         assert_eq!(lines[1], "false");
         assert_eq!(lines[2], "error: expected VERSION<TAB>CONSTRAINT");
-        assert_eq!(lines[3], "error: expected VERSION<TAB>CONSTRAINT");
+        assert_eq!(
+            lines[3],
+            "error: expected VERSION<TAB>CONSTRAINT, found a blank line"
+        );
         assert!(lines[4].starts_with("error: "), "{}", lines[4]);
         assert_eq!(lines[5], "false");
     }
@@ -126,10 +254,45 @@ mod tests {
     #[test]
     fn last_line_without_newline_and_invalid_utf8() {
         let mut out = Vec::new();
-        check_lines(&b"1.0.0\t*\n\xff\t*\n1.0.0\t1.0.0"[..], &mut out).expect("in-memory IO");
+        check_lines(
+            &b"1.0.0\t*\n\xff\t*\n1.0.0\t1.0.0"[..],
+            &mut out,
+            Flush::AtEnd,
+        )
+        .expect("in-memory IO");
         assert_eq!(
             String::from_utf8(out).expect("UTF-8"),
             "true\nerror: line is not valid UTF-8\ntrue\n"
         );
+    }
+
+    #[test]
+    fn blank_lines_at_the_end_are_not_inputs() {
+        assert_eq!(check("1.0.0\t*\n\n"), "true\n");
+        assert_eq!(check("1.0.0\t*\n\n \r\n\n"), "true\n");
+        assert_eq!(check("\n"), "");
+        assert_eq!(
+            check("\n1.0.0\t*\n"),
+            "error: expected VERSION<TAB>CONSTRAINT, found a blank line\ntrue\n"
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_an_error_with_its_length() {
+        let long = "1".repeat(MAX_LINE + 10);
+        // Exactly the limit: read and judged (an invalid version).
+        let fits = format!("{}\t*", "0".repeat(MAX_LINE - 2));
+        let output = check(&format!("{long}\n1.0.0\t*\n{fits}\r\n{long}"));
+        let lines: Vec<&str> = output.lines().collect();
+        let too_long = format!(
+            "error: line is {} bytes, more than the limit of {MAX_LINE} bytes",
+            MAX_LINE + 10
+        );
+        assert_eq!(lines.len(), 4, "{output}");
+        assert_eq!(
+            (lines[0], lines[1], lines[3]),
+            (too_long.as_str(), "true", too_long.as_str())
+        );
+        assert!(lines[2].starts_with("error: ") && !lines[2].starts_with("error: line is"));
     }
 }

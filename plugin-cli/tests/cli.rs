@@ -93,7 +93,8 @@ fn manifest_check_missing_file_exits_2() {
     let out = plugkit(&["manifest", "check", "no/such/plugin-manifest.json"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("cannot read no/such/plugin-manifest.json"),
+        text(&out.stderr)
+            == "error: cannot read manifest no/such/plugin-manifest.json: no such file or directory (os error 2)\n",
         "{}",
         text(&out.stderr)
     );

@@ -1,6 +1,6 @@
 //! `plugkit discover`: the table and its problems (snapshots), the exact
 //! `--json` shape, the options, and exit codes (0 whenever the scan ran, 2
-//! for usage errors).
+//! for usage and IO errors, such as a directory that does not exist).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -30,13 +30,70 @@ fn json_of(out: &Output) -> Value {
 
 #[test]
 fn discover_prints_a_table_and_every_problem() {
-    let out = plugkit(&[
-        "discover",
-        TREE,
-        "plugin-discovery/tests/fixtures/no-such-dir",
-    ]);
+    let out = plugkit(&["discover", TREE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     insta::assert_snapshot!(text(&out.stdout));
+}
+
+#[test]
+fn a_directory_that_does_not_exist_is_an_io_error() {
+    for json in [false, true] {
+        let mut args = vec![
+            "discover",
+            TREE,
+            "plugin-discovery/tests/fixtures/no-such-dir",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = plugkit(&args);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        assert_eq!(
+            text(&out.stderr),
+            "error: cannot read directory plugin-discovery/tests/fixtures/no-such-dir: \
+             no such file or directory (os error 2)\n"
+        );
+    }
+}
+
+/// The text and the JSON file an unreadable path under the same heading,
+/// `unreadable`, apart from the skipped plugins.
+#[test]
+fn unreadable_paths_have_one_heading_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big/plugin-manifest.json");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let shadowed = dir.path().join("two");
+    std::fs::create_dir_all(&shadowed).unwrap();
+    let manifest = r#"{"name": "two", "version": "1.0.0", "transport": "grpc", "endpoint": "h:1"}"#;
+    std::fs::write(shadowed.join("plugin-manifest.json"), manifest).unwrap();
+    std::fs::write(shadowed.join("plugin-manifest.yaml"), manifest).unwrap();
+    let root = dir.path().to_str().unwrap();
+
+    let out = plugkit(&["discover", "--json", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(
+        report["unreadable"],
+        json!([{
+            "path": format!("{root}/big/plugin-manifest.json"),
+            "reason": "manifest is 2147483648 bytes, more than the limit of 1048576 bytes",
+        }])
+    );
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        report["skipped"][0]["path"],
+        format!("{root}/two/plugin-manifest.yaml")
+    );
+
+    let out = plugkit(&["discover", root]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(text(&out.stdout).replace(root, "ROOT"));
 }
 
 #[test]
@@ -62,7 +119,7 @@ fn discover_options_filter_what_is_listed() {
 }
 
 #[test]
-fn discover_json_is_exactly_one_object_of_plugins_invalid_and_skipped() {
+fn discover_json_is_exactly_one_object_of_plugins_invalid_skipped_and_unreadable() {
     let out = plugkit(&[
         "discover",
         "--json",
@@ -71,7 +128,6 @@ fn discover_json_is_exactly_one_object_of_plugins_invalid_and_skipped() {
         &format!("{TREE}/good"),
         &format!("{TREE}/invalid/syntax"),
         &format!("{TREE}/nocap"),
-        &format!("{TREE}/missing"),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let tree = TREE;
@@ -106,26 +162,23 @@ fn discover_json_is_exactly_one_object_of_plugins_invalid_and_skipped() {
                     "reason": "lacks required capability `kv:get`",
                 },
                 {
-                    "path": format!("{tree}/missing"),
-                    "reason": "cannot read directory: no such file or directory (os error 2)",
-                },
-                {
                     "path": format!("{tree}/nocap/plugin-manifest.yaml"),
                     "reason": "lacks required capability `kv:get`",
                 },
             ],
+            "unreadable": [],
         })
     );
 }
 
 #[test]
-fn discover_json_with_nothing_found_keeps_the_three_lists() {
+fn discover_json_with_nothing_found_keeps_the_four_lists() {
     let dir = tempfile::tempdir().unwrap();
     let out = plugkit(&["discover", "--json", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         json_of(&out),
-        json!({"plugins": [], "invalid": [], "skipped": []})
+        json!({"plugins": [], "invalid": [], "skipped": [], "unreadable": []})
     );
     let out = plugkit(&["discover", dir.path().to_str().unwrap()]);
     assert_eq!(

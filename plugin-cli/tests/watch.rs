@@ -1,12 +1,15 @@
-//! `plugkit watch`: events as lines (one JSON object each with `--json`),
-//! as changes happen, until Ctrl-C, which exits cleanly with 0.
+//! `plugkit watch`: events as lines (one JSON object each with `--json`,
+//! the discovery stream of the `plugkit run --json` schema), as changes
+//! happen, until Ctrl-C, which exits cleanly with 0. Files are written
+//! atomically (renamed into place), so no test depends on how fast it runs;
+//! "nothing more" is proven by a sentinel change whose event must come next.
 
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -22,9 +25,7 @@ struct Watching {
 fn start(args: &[&str]) -> Watching {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plugkit"))
         .arg("watch")
-        // Long enough that a truncate-then-write by a descheduled test
-        // thread still lands in one debounce period.
-        .args(["--debounce-ms", "300"])
+        .args(["--debounce-ms", "50"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -57,11 +58,20 @@ impl Watching {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
     }
 
-    fn no_more_lines(&self) {
-        match self.lines.recv_timeout(Duration::from_millis(700)) {
-            Err(RecvTimeoutError::Timeout) => {}
-            other => panic!("unexpected output: {other:?}"),
-        }
+    /// Proves that no line is still coming: writes a sentinel plugin under
+    /// `root` and asserts that the next line is its discovery.
+    fn no_more_lines(&self, root: &str) {
+        let sentinel = format!("{root}/zz-sentinel/plugin-manifest.json");
+        write(
+            Path::new(&sentinel),
+            r#"{"name": "sentinel", "version": "0.0.1", "transport": "grpc", "endpoint": "h:1"}"#,
+        );
+        let line = self.json();
+        assert_eq!(
+            (&line["event"], &line["plugin"]),
+            (&json!("plugin_discovered"), &json!("sentinel")),
+            "an unexpected line: {line}"
+        );
     }
 
     /// Ctrl-C, then the exit code and stderr.
@@ -91,9 +101,12 @@ impl Watching {
     }
 }
 
+/// Writes `path` atomically (a temporary file renamed over it).
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    let temp = path.with_extension("writing");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, path).unwrap();
 }
 
 fn manifest(version: &str) -> String {
@@ -113,33 +126,42 @@ fn watch_json_prints_one_object_per_event_and_stops_on_ctrl_c() {
     // The first scan, once the watch is in place.
     assert_eq!(
         watching.json(),
-        json!({"event": "plugin_discovered", "name": "alpha", "version": "1.0.0", "path": alpha})
+        json!({"event": "plugin_discovered", "stream": "discovery", "plugin": "alpha", "version": "1.0.0", "path": alpha})
     );
     write(Path::new(&alpha), &manifest("1.1.0"));
     assert_eq!(
         watching.json(),
-        json!({"event": "plugin_updated", "name": "alpha", "version": "1.1.0", "old_version": "1.0.0", "path": alpha})
+        json!({"event": "plugin_updated", "stream": "discovery", "plugin": "alpha", "version": "1.1.0", "old_version": "1.0.0", "path": alpha})
     );
     let broken = format!("{root}/b/plugin-manifest.yaml");
     write(Path::new(&broken), "name: beta\nversion: 1\n");
     let invalid = watching.json();
     assert_eq!(invalid["event"], "manifest_invalid");
+    assert_eq!(invalid["stream"], "discovery");
+    assert_eq!(
+        (&invalid["plugin"], &invalid["version"]),
+        (&json!(null), &json!(null))
+    );
     assert_eq!(invalid["path"], broken.as_str());
-    let fields: Vec<&str> = invalid["errors"]
+    let fields: Vec<&str> = invalid["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|d| d["severity"] == "error")
         .map(|e| e["path"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["version", "transport", "endpoint"]);
-    assert_eq!(invalid["errors"][0]["severity"], "error");
+    assert!(
+        invalid["error"].as_str().unwrap().starts_with("version: "),
+        "{invalid}"
+    );
 
     std::fs::remove_dir_all(dir.path().join("a")).unwrap();
     assert_eq!(
         watching.json(),
-        json!({"event": "plugin_removed", "name": "alpha", "version": "1.1.0", "path": alpha})
+        json!({"event": "plugin_removed", "stream": "discovery", "plugin": "alpha", "version": "1.1.0", "path": alpha})
     );
-    watching.no_more_lines();
+    watching.no_more_lines(&root);
     let (code, stderr) = watching.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
@@ -172,23 +194,20 @@ fn watch_prints_readable_lines() {
 }
 
 #[test]
-fn watch_reports_an_unreadable_directory_on_stderr_and_keeps_going() {
+fn watch_refuses_a_directory_that_does_not_exist() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_string();
     let missing = format!("{root}/missing");
-    write(
-        &dir.path().join("a/plugin-manifest.json"),
-        &manifest("1.0.0"),
-    );
-    let watching = start(&["--json", &missing, &root]);
-    assert_eq!(watching.json()["event"], "plugin_discovered");
-    let (code, stderr) = watching.interrupt();
-    assert_eq!(code, Some(0));
+    let out = Command::new(env!("CARGO_BIN_EXE_plugkit"))
+        .args(["watch", "--json", &missing, &root])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
     assert_eq!(
-        stderr,
-        format!(
-            "warning: {missing}: cannot read directory: no such file or directory (os error 2)\n"
-        )
+        String::from_utf8_lossy(&out.stderr),
+        format!("error: cannot read directory {missing}: no such file or directory (os error 2)\n")
     );
 }
 
