@@ -146,7 +146,7 @@ fn watch_sees_changes_with_every_spelling() {
                 }
             }
         });
-        let mut next = || -> Value {
+        let next = || -> Value {
             let line = lines
                 .recv_timeout(PATIENCE)
                 .unwrap_or_else(|e| panic!("{dir}: no event from plugkit watch: {e}"));
