@@ -172,3 +172,115 @@ fn usage_and_io_errors_exit_2() {
     let out = resolve(&[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The discovery fixture tree: shadowed, too deep, excluded and duplicate
+/// manifests (relative to this crate's directory).
+const TREE: &str = "../plugin-discovery/tests/fixtures/tree";
+
+fn discover_json(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_plugkit"))
+        .arg("discover")
+        .arg("--json")
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("plugkit runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    json(&out)
+}
+
+/// `resolve` considers exactly what `discover` lists, under every scan
+/// flag: the names it selects are the names discover lists, each at a
+/// version discover lists.
+#[test]
+fn resolve_considers_exactly_what_discover_lists() {
+    let flag_sets: [&[&str]; 5] = [
+        &[],
+        &["--max-depth", "2"],
+        &["--exclude", "**/node_modules"],
+        &["--exclude", "../plugin-discovery/tests/fixtures/tree/good"],
+        &["--require-capability", "greet", "--pattern", "*.so"],
+    ];
+    for flags in flag_sets {
+        let mut args = vec![TREE];
+        args.extend_from_slice(flags);
+        let listed = discover_json(&args);
+        let mut resolve_args = args.clone();
+        resolve_args.extend(["--json", "--allow-prerelease"]);
+        let out = resolve(&resolve_args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            text(&out.stdout)
+        );
+        let resolved = json(&out);
+        let mut names: Vec<&str> = listed["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        names.dedup();
+        let selected = resolved["selected"].as_object().unwrap();
+        let selected_names: Vec<&str> = selected.keys().map(String::as_str).collect();
+        assert_eq!(selected_names, names, "{flags:?}");
+        for (name, version) in selected {
+            assert!(
+                listed["plugins"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["name"] == name.as_str() && p["version"] == *version),
+                "{flags:?}: {name} {version} is not listed by discover"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_shadowed_too_deep_or_excluded_manifest_is_never_resolved() {
+    // shadowed/plugin-manifest.yaml (shade 1.1.0) is shadowed by the JSON
+    // beside it (shade 1.0.0): resolve must not take it.
+    let value = json(&resolve(&[TREE, "--json", "--allow-prerelease"]));
+    assert_eq!(value["selected"]["shade"], "1.0.0");
+    let out = resolve(&[TREE, "--want", "shade@1.1.0", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(value["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap()
+            .contains("shadowed/plugin-manifest.yaml: skipped: shadowed by")
+    }));
+    // nested/a/b/deep is four levels down.
+    let value = json(&resolve(&[
+        TREE,
+        "--json",
+        "--allow-prerelease",
+        "--max-depth",
+        "2",
+    ]));
+    assert!(value["selected"].get("deep").is_none(), "{value}");
+    let value = json(&resolve(&[
+        TREE,
+        "--json",
+        "--allow-prerelease",
+        "--exclude",
+        "**/node_modules",
+    ]));
+    assert!(value["selected"].get("hidden").is_none(), "{value}");
+}
+
+#[test]
+fn the_time_limit_flag_takes_a_positive_number_of_seconds() {
+    let out = resolve(&[OK, "--time-limit", "30", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for bad in ["0", "0.0", "soon", "NaN"] {
+        let out = resolve(&[OK, "--time-limit", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&out.stderr).contains("--time-limit"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
