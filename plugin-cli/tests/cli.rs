@@ -153,3 +153,97 @@ fn version_check_answers_each_line_in_order() {
     assert!(lines[4].starts_with("error: "), "{}", lines[4]);
     assert_eq!(lines.len(), 5);
 }
+
+/// Runs plugkit from a temporary directory.
+#[cfg(unix)]
+fn plugkit_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plugkit"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("plugkit runs")
+}
+
+/// File names (and so paths) can hold ESC, CR and LF; printed raw, one
+/// once forged an `ok:` line for another file. Every text output escapes
+/// them: each item stays on its own line and shows what is really there.
+#[cfg(unix)]
+#[test]
+fn untrusted_text_cannot_forge_output_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "x\r\u{1b}[2Kother.json: ok: forged 9.9.9\n";
+    let plugin_dir = dir.path().join(evil);
+    std::fs::create_dir(&plugin_dir).unwrap();
+    let manifest = r#"{"name": "real", "version": "1.0.0", "transport": "native", "endpoint": "libreal.so", "bogus": 1}"#;
+    std::fs::write(plugin_dir.join("plugin-manifest.json"), manifest).unwrap();
+    std::fs::write(plugin_dir.join("plugin-manifest.yaml"), "name: [").unwrap();
+    let bad = dir.path().join("bad\n");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("plugin-manifest.json"), "{\"name\": 1}").unwrap();
+
+    let file = format!("{evil}/plugin-manifest.json");
+    let check = plugkit_in(
+        dir.path(),
+        &["manifest", "check", &file, "bad\n/plugin-manifest.json"],
+    );
+    let discover = plugkit_in(dir.path(), &["discover", "."]);
+    let resolve = plugkit_in(dir.path(), &["resolve", "."]);
+    let all = format!(
+        "manifest check:\n{}{}\ndiscover:\n{}\nresolve:\n{}{}",
+        text(&check.stdout),
+        text(&check.stderr),
+        text(&discover.stdout),
+        text(&resolve.stdout),
+        text(&resolve.stderr),
+    );
+    assert!(!all.contains(['\r', '\u{1b}']), "{all}");
+    assert!(
+        !all.lines().any(|line| line.starts_with("other.json")),
+        "{all}"
+    );
+    insta::assert_snapshot!(all);
+}
+
+/// `version check` as a co-process: each answer can be read before the
+/// next line is written (it once printed nothing until EOF).
+#[test]
+fn version_check_answers_each_line_as_it_comes() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plugkit"))
+        .args(["version", "check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("plugkit starts");
+    let mut input = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, answers) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let ceiling = std::time::Duration::from_secs(10);
+    for (line, expected) in [
+        ("1.2.3\t^1.0.0\n", "true"),
+        ("0.9.0\t^1.0.0\n", "false"),
+        ("bad\t*\n", "error: "),
+        ("2.0.0-rc.1\t>=2.0.0-rc.0\n", "true"),
+    ] {
+        input.write_all(line.as_bytes()).unwrap();
+        input.flush().unwrap();
+        let answer = answers
+            .recv_timeout(ceiling)
+            .unwrap_or_else(|e| panic!("no answer to {line:?} while stdin stays open: {e}"));
+        assert!(answer.starts_with(expected), "{line:?}: {answer}");
+    }
+    // A blank last line is not an input: no answer for it.
+    input.write_all(b"\n").unwrap();
+    drop(input);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(answers.recv_timeout(ceiling).ok(), None);
+}
