@@ -20,7 +20,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use plugkit::discovery::{Discovery, printable, printable_path};
 use plugkit::resolver::{
-    CircularDependencyMode, Registry, Resolution, ResolveError, ResolveOptions, Strategy, Wanted,
+    CircularDependencyMode, Hint, Registry, Resolution, ResolveError, ResolveOptions, Strategy,
+    Wanted,
 };
 use serde_json::{Value, json};
 
@@ -49,6 +50,13 @@ pub(crate) struct Args {
     /// Give up after SECONDS of solving (default 10; fractions allowed).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     time_limit: Option<Duration>,
+    /// Give up after N solver steps (default 1,000,000).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+    /// Allow chains of required dependencies up to N plugins long (default
+    /// 256).
+    #[arg(long, value_name = "N")]
+    max_chain: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -94,6 +102,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     if let Some(limit) = args.time_limit {
         options.time_limit = Some(limit);
+    }
+    if let Some(steps) = args.max_steps {
+        options.max_steps = steps;
+    }
+    if let Some(chain) = args.max_chain {
+        options.max_resolution_depth = chain;
     }
     let outcome = plugkit::resolver::resolve(&registry, &wanted, &options);
     if let Err(ResolveError::Internal { .. }) = &outcome {
@@ -225,7 +239,49 @@ fn print_failure(out: &mut impl Write, error: &ResolveError, warnings: &[String]
         writeln!(out)?;
         writeln!(out, "{}", failure.explanation())?;
     }
+    let hints = error.hints();
+    let flags: Vec<(&Hint, &str)> = hints
+        .iter()
+        .filter_map(|hint| Some((hint, hint_flag(*hint).1?)))
+        .collect();
+    if !flags.is_empty() {
+        writeln!(out)?;
+        for (hint, flag) in flags {
+            writeln!(out, "hint: {flag}: {hint}")?;
+        }
+    }
     Ok(())
+}
+
+/// A resolver hint's name in `--json` output, and the flag of this command
+/// that changes the setting it names (`None`: no flag does, since this
+/// command loads nothing and so has no downgrade or breaking change to
+/// allow, and never requires exact versions).
+fn hint_flag(hint: Hint) -> (&'static str, Option<&'static str>) {
+    match hint {
+        Hint::AllowPrerelease => ("allow_prerelease", Some("--allow-prerelease")),
+        Hint::AllowCycles => ("allow_cycles", Some("--allow-cycles")),
+        Hint::RaiseTimeLimit => ("raise_time_limit", Some("--time-limit SECONDS")),
+        Hint::RaiseStepLimit => ("raise_step_limit", Some("--max-steps N")),
+        Hint::RaiseDepthLimit => ("raise_depth_limit", Some("--max-chain N")),
+        Hint::AllowDowngrade => ("allow_downgrade", None),
+        Hint::AllowBreakingChange => ("allow_breaking_change", None),
+        Hint::AllowRangeConstraints => ("allow_range_constraints", None),
+        _ => ("other", None),
+    }
+}
+
+/// The hints of a failure as `--json` prints them: `{"hint", "flag",
+/// "message"}`, `flag` null when no flag of this command changes it.
+fn hints_json(error: &ResolveError) -> Vec<Value> {
+    error
+        .hints()
+        .into_iter()
+        .map(|hint| {
+            let (name, flag) = hint_flag(hint);
+            json!({"hint": name, "flag": flag, "message": hint.to_string()})
+        })
+        .collect()
 }
 
 /// Continuation lines of a multi-line warning, indented under it.
@@ -280,6 +336,7 @@ fn failure_json(error: &ResolveError, warnings: &[String]) -> Value {
         "missing_wanted": error.missing_wanted(),
         "conflicts": conflicts,
         "cycles": error.circular_dependencies(),
+        "hints": hints_json(error),
         "warnings": warnings,
     })
 }

@@ -284,3 +284,43 @@ fn the_time_limit_flag_takes_a_positive_number_of_seconds() {
         );
     }
 }
+
+/// Where a flag of this command would change a failed answer, the output
+/// names it (the resolver's typed hints, mapped to our flags).
+#[test]
+fn a_failure_names_the_flag_that_would_change_it() {
+    let cases: [(&str, &[&str], &str, &str); 4] = [
+        (PRERELEASE, &[], "allow_prerelease", "--allow-prerelease"),
+        (CYCLE, &[], "allow_cycles", "--allow-cycles"),
+        (
+            OK,
+            &["--max-steps", "1"],
+            "raise_step_limit",
+            "--max-steps N",
+        ),
+        (
+            OK,
+            &["--max-chain", "1"],
+            "raise_depth_limit",
+            "--max-chain N",
+        ),
+    ];
+    for (dir, flags, hint, flag) in cases {
+        let mut args = vec![dir];
+        args.extend_from_slice(flags);
+        let out = resolve(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("\nhint: {flag}: ")),
+            "{args:?}: {stdout}"
+        );
+        args.push("--json");
+        let value = json(&resolve(&args));
+        assert_eq!(value["hints"][0]["hint"], hint, "{args:?}");
+        assert_eq!(value["hints"][0]["flag"], flag, "{args:?}");
+    }
+    // A success has no hints to give.
+    let value = json(&resolve(&[PRERELEASE, "--allow-prerelease", "--json"]));
+    assert!(value.get("hints").is_none());
+}
