@@ -74,30 +74,31 @@ impl Watching {
         );
     }
 
-    /// Ctrl-C, then the exit code and stderr.
+    /// Ctrl-C, then the exit code and stderr (waited for on a thread, with
+    /// a generous ceiling, not polled).
     fn interrupt(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
         assert!(status.success());
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut stderr = String::new();
-                use std::io::Read;
-                let _ = self
-                    .child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut stderr);
-                return (status.code(), stderr);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
+        let mut stderr = self.child.stderr.take().unwrap();
+        let (done, exited) = channel();
+        let mut child = self.child;
+        std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = done.send(status);
+            child
+        });
+        let status = match exited.recv_timeout(PATIENCE) {
+            Ok(status) => status.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
                 panic!("plugkit watch did not stop on Ctrl-C");
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        let mut text = String::new();
+        use std::io::Read;
+        let _ = stderr.read_to_string(&mut text);
+        (status.code(), text)
     }
 }
 

@@ -7,7 +7,10 @@
 //! the valid plugins apart from everything else: invalid manifests with their
 //! diagnostics, plugins skipped with the reason, and paths that could not be
 //! read with their IO error. One bad file never stops a scan, and a search
-//! directory that is missing or unreadable is reported, not fatal.
+//! directory that is missing or unreadable is reported, not fatal (a front
+//! end decides what it means: the `plugkit` command line makes a directory
+//! it was given that does not exist an IO error). A search directory may be
+//! relative or absolute; paths keep the spelling given.
 //!
 //! # Scanning
 //!
@@ -70,7 +73,7 @@
 //!         Ok(DiscoveryEvent::Updated { plugin, old_version }) => {
 //!             println!("{} {old_version} -> {}", plugin.name(), plugin.version())
 //!         }
-//!         Ok(other) => println!("{other:?}"),
+//!         Ok(other) => println!("{other}"), // an event's Display is its line
 //!         Err(RecvError::Lagged(missed)) => eprintln!("missed {missed} events"),
 //!         Err(_) => break, // the engine stopped
 //!     }
