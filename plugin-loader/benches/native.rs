@@ -10,6 +10,10 @@
 //!   Rust call of the same function and a call through `dyn Trait`;
 //! - `native-call-typed`: a typed `greet` call beside calling the same
 //!   function directly in the host;
+//! - `native-call-instance`: the same raw call through [`Instance`] beside
+//!   the native handle it wraps (what the one instance type costs);
+//! - `native-call-json`: a JSON call of `greet` beside the postcard call of
+//!   the same method;
 //! - `typed-encoding`: the SDK's encoding (postcard) beside JSON for the
 //!   same request and reply;
 //! - `native-reload-rss` (extra figure): resident memory growth over 100
@@ -30,7 +34,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 use bench_support::write_figure;
 use common::build_optimised;
-use plugin_loader::{NativeLoader, NativePlugin, ResponseBuffer};
+use plugin_loader::{Instance, Loader, LoaderConfig, NativePlugin, ResponseBuffer};
 use plugkit_example_interface::{GreetReply, GreetRequest};
 
 /// Loads leak their library image, so a load sample runs at most this many
@@ -72,15 +76,32 @@ impl Fixture {
             .manifest
     }
 
-    fn load(&self, loader: &NativeLoader, name: &str) -> NativePlugin {
-        loader
-            .load(&self.manifest(name), &self.plugin_dir(name))
-            .expect("plugin loads")
+    fn load(&self, loader: &Loader, name: &str) -> Instance {
+        now(loader.load(&self.manifest(name), &self.plugin_dir(name))).expect("plugin loads")
+    }
+
+    fn loader(&self) -> Loader {
+        Loader::new(LoaderConfig::default().with_cache_dir(self.dir.path().join("cache")))
     }
 }
 
+/// Runs a future that completes without waiting (a native load or call
+/// outside a runtime) to its end, on this thread.
+fn now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("a native call never waits"),
+    }
+}
+
+fn handle(instance: &Instance) -> &NativePlugin {
+    instance.as_native().expect("a native plugin")
+}
+
 fn load(c: &mut Criterion, fixture: &Fixture) {
-    let loader = NativeLoader::new(fixture.dir.path().join("cache"));
+    let loader = fixture.loader();
     let manifest = fixture.manifest("greeter");
     let plugin_dir = fixture.plugin_dir("greeter");
     let library = plugin_dir.join("lib.so");
@@ -114,7 +135,7 @@ fn load(c: &mut Criterion, fixture: &Fixture) {
             scaled(elapsed, n, iters)
         })
     });
-    group.bench_function("plugkit:NativeLoader::load", |b| {
+    group.bench_function("plugkit:Loader::load", |b| {
         b.iter_custom(|iters| time_loads(&loader, &manifest, &plugin_dir, iters))
     });
     group.finish();
@@ -141,7 +162,7 @@ fn load(c: &mut Criterion, fixture: &Fixture) {
             scaled(start.elapsed(), n, iters)
         })
     });
-    group.bench_function("plugkit:NativeLoader::load", |b| {
+    group.bench_function("plugkit:Loader::load", |b| {
         b.iter_custom(|iters| time_loads(&loader, &manifest, &plugin_dir, iters))
     });
     group.finish();
@@ -149,7 +170,7 @@ fn load(c: &mut Criterion, fixture: &Fixture) {
 
 /// The time `iters` loads by the plugkit loader take (see `MAX_LOADS_PER_SAMPLE`).
 fn time_loads(
-    loader: &NativeLoader,
+    loader: &Loader,
     manifest: &plugin_manifest::Manifest,
     dir: &Path,
     iters: u64,
@@ -157,7 +178,7 @@ fn time_loads(
     let n = iters.min(MAX_LOADS_PER_SAMPLE);
     let start = Instant::now();
     for _ in 0..n {
-        black_box(loader.load(manifest, dir).expect("loads"));
+        black_box(now(loader.load(manifest, dir)).expect("loads"));
     }
     scaled(start.elapsed(), n, iters)
 }
@@ -188,8 +209,9 @@ impl Echo for DirectEcho {
 }
 
 fn calls(c: &mut Criterion, fixture: &Fixture) {
-    let loader = NativeLoader::new(fixture.dir.path().join("cache"));
-    let panicky = fixture.load(&loader, "panicky");
+    let loader = fixture.loader();
+    let panicky_instance = fixture.load(&loader, "panicky");
+    let panicky = handle(&panicky_instance);
     let request = *b"8 bytes!";
 
     let mut group = c.benchmark_group("native-call-raw");
@@ -211,7 +233,17 @@ fn calls(c: &mut Criterion, fixture: &Fixture) {
     });
     group.finish();
 
-    let greeter = fixture.load(&loader, "greeter");
+    let mut group = c.benchmark_group("native-call-instance");
+    group.bench_function("baseline:NativePlugin::call(echo)", |b| {
+        b.iter(|| panicky.call("echo", black_box(&request)).expect("echo"))
+    });
+    group.bench_function("plugkit:Instance::call(echo)", |b| {
+        b.iter(|| now(panicky_instance.call("echo", black_box(&request))).expect("echo"))
+    });
+    group.finish();
+
+    let greeter_instance = fixture.load(&loader, "greeter");
+    let greeter = handle(&greeter_instance);
     let direct = greeter_plugin::Greeter::default();
     let greet = GreetRequest {
         name: "Ada".to_string(),
@@ -224,6 +256,24 @@ fn calls(c: &mut Criterion, fixture: &Fixture) {
         b.iter(|| {
             greeter
                 .call_typed::<_, GreetReply>("greet", black_box(&greet))
+                .expect("greet")
+        })
+    });
+    group.finish();
+
+    let json_request = serde_json::json!({"name": "Ada"});
+    let mut group = c.benchmark_group("native-call-json");
+    group.bench_function("baseline:call_typed(greet)", |b| {
+        b.iter(|| {
+            greeter
+                .call_typed::<_, GreetReply>("greet", black_box(&greet))
+                .expect("greet")
+        })
+    });
+    group.bench_function("plugkit:call_json(greet)", |b| {
+        b.iter(|| {
+            greeter
+                .call_json("greet", black_box(&json_request))
                 .expect("greet")
         })
     });
@@ -267,7 +317,7 @@ fn rss_kib() -> Option<f64> {
 }
 
 fn reload_rss(fixture: &Fixture) {
-    let loader = NativeLoader::new(fixture.dir.path().join("cache"));
+    let loader = fixture.loader();
     let library_kib = std::fs::metadata(fixture.plugin_dir("greeter").join("lib.so"))
         .map_or(0.0, |m| m.len() as f64 / 1024.0);
     // Warm up: the first load maps shared dependencies once.

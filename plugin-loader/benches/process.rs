@@ -12,6 +12,8 @@
 //! - `process-{free,pinned}-inflight-{1,4,64}`: time per call with that many
 //!   calls in flight (1 = round-trip latency); calls/s is its inverse;
 //! - extra figures: median and p99 of 5,000 single round trips, and calls/s;
+//! - `process-{free,pinned}-instance`: one call at a time through
+//!   [`Instance`] beside the process handle it wraps;
 //! - `process-spawn`: spawn + handshake of a plugin beside spawn + wait of `true`.
 //!
 //! Convention (see xtask): in each group one function id starts with `baseline:`.
@@ -26,7 +28,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 use bench_support::write_figure;
 use common::build_optimised;
-use plugin_loader::{ProcessConfig, ProcessLoader, ProcessPlugin};
+use plugin_loader::{Instance, Loader, LoaderConfig};
 
 const IN_FLIGHT: [usize; 3] = [1, 4, 64];
 
@@ -87,7 +89,7 @@ impl Drop for Echo {
 
 /// Time for `iters` calls with `n` in flight all along: `n` tasks, each
 /// making its share of the calls one after another.
-async fn plugin_calls(plugin: &ProcessPlugin, iters: u64, n: usize) -> Duration {
+async fn plugin_calls(plugin: &Instance, iters: u64, n: usize) -> Duration {
     let per_task = iters.div_ceil(n as u64);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -127,7 +129,7 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         .build()
         .expect("runtime");
     let plugin = runtime
-        .block_on(ProcessLoader::new(ProcessConfig::default()).load(&manifest(pinned), dir))
+        .block_on(loader(dir).load(&manifest(pinned), dir))
         .expect("plugin loads");
     let mut echo = Echo::new();
     let mut buffer = Vec::new();
@@ -152,6 +154,25 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         });
         group.finish();
     }
+
+    let handle = plugin.as_process().expect("a process plugin");
+    let mut group = c.benchmark_group(format!("process-{placement}-instance"));
+    group.sample_size(20);
+    group.bench_function("baseline:ProcessPlugin::call(echo)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(handle.call("echo", b"8 bytes!"))
+                .expect("echo")
+        })
+    });
+    group.bench_function("plugkit:Instance::call(echo)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(plugin.call("echo", b"8 bytes!"))
+                .expect("echo")
+        })
+    });
+    group.finish();
 
     // Percentiles and throughput, which criterion does not report.
     let samples = 5_000;
@@ -203,7 +224,12 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
             "baseline: messages/s of the pipe echo",
         );
     }
-    runtime.block_on(plugin.shutdown());
+    runtime.block_on(plugin.shutdown(Duration::from_secs(5)));
+}
+
+/// A loader whose cache lives in the bench's temporary directory.
+fn loader(dir: &Path) -> Loader {
+    Loader::new(LoaderConfig::default().with_cache_dir(dir.join("cache")))
 }
 
 fn spawn(c: &mut Criterion, dir: &Path) {
@@ -212,7 +238,7 @@ fn spawn(c: &mut Criterion, dir: &Path) {
         .build()
         .expect("runtime");
     let manifest = manifest(false);
-    let loader = ProcessLoader::new(ProcessConfig::default());
+    let loader = loader(dir);
     let mut group = c.benchmark_group("process-spawn");
     group.sample_size(10);
     group.bench_function("baseline:spawn+wait(true)", |b| {
@@ -226,7 +252,7 @@ fn spawn(c: &mut Criterion, dir: &Path) {
                     let start = Instant::now();
                     let plugin = loader.load(&manifest, dir).await.expect("loads");
                     total += start.elapsed();
-                    plugin.shutdown().await;
+                    plugin.shutdown(Duration::from_secs(5)).await;
                 }
                 total
             })

@@ -1,22 +1,36 @@
 //! Typed errors of loading and calling plugins. Every message names the
 //! plugin and, for load errors, the file.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use plugin_manifest::Transport;
 use plugkit_sdk::PluginError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::instance::{CrashCause, FailureCause};
 
 /// Why a plugin could not be loaded. Each failure mode a host can meet has
 /// its own variant, so hosts and tests can tell them apart.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// The manifest's transport is not the one this loader handles.
-    #[error("plugin {plugin}: transport `{transport}` is not loaded by the native loader")]
-    WrongTransport {
+    /// The manifest's transport is not one this loader can run yet.
+    #[error(
+        "plugin {plugin}: transport `{transport}` is not supported by this loader (it runs `native` and `process` plugins)"
+    )]
+    UnsupportedTransport {
         /// The plugin.
         plugin: String,
         /// Its transport.
-        transport: String,
+        transport: Transport,
+    },
+    /// The manifest names no local artifact (no endpoint).
+    #[error("plugin {plugin}: its manifest names no artifact (endpoint) to load")]
+    NoArtifact {
+        /// The plugin.
+        plugin: String,
     },
     /// The artifact could not be read (missing file, permissions).
     #[error("plugin {plugin}: cannot read {path}: {source}")]
@@ -28,8 +42,30 @@ pub enum LoadError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The artifact is not a regular file (a directory, a device, a FIFO).
+    #[error("plugin {plugin}: {path} is not a regular file ({kind})")]
+    NotAFile {
+        /// The plugin.
+        plugin: String,
+        /// The artifact.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The artifact is larger than the loader accepts.
+    #[error("plugin {plugin}: {path} is {size} bytes, more than the limit of {limit} bytes")]
+    ArtifactTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// The artifact.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit ([`LoaderConfig::max_artifact_size`](crate::LoaderConfig::max_artifact_size)).
+        limit: u64,
+    },
     /// The artifact's SHA-256 differs from the manifest's checksum; nothing
-    /// of it was loaded.
+    /// of it was loaded or run.
     #[error(
         "plugin {plugin}: checksum mismatch for {path}: the manifest says {expected}, the file is {actual}"
     )]
@@ -44,7 +80,7 @@ pub enum LoadError {
         actual: String,
     },
     /// The artifact could not be copied into the loader's cache directory.
-    #[error("plugin {plugin}: cannot copy {path} into the cache {cache}: {source}")]
+    #[error("plugin {plugin}: cannot copy {path} into the cache directory {cache}: {reason}")]
     Cache {
         /// The plugin.
         plugin: String,
@@ -52,6 +88,8 @@ pub enum LoadError {
         path: PathBuf,
         /// The cache directory.
         cache: PathBuf,
+        /// What went wrong, in words.
+        reason: String,
         /// The IO error.
         source: std::io::Error,
     },
@@ -105,7 +143,7 @@ pub enum LoadError {
         /// abi_stable's full (multi-line) report.
         details: String,
     },
-    /// The library says it is another plugin or version than its manifest.
+    /// The plugin says it is another plugin or version than its manifest.
     #[error("plugin {plugin}: {path} says it is {found}, but its manifest says {expected}")]
     IdentityMismatch {
         /// The plugin.
@@ -114,7 +152,7 @@ pub enum LoadError {
         path: PathBuf,
         /// `name version` from the manifest.
         expected: String,
-        /// `name version` from the library.
+        /// `name version` from the plugin.
         found: String,
     },
     /// The plugin encodes typed calls in a way this host does not speak.
@@ -127,18 +165,30 @@ pub enum LoadError {
         /// The plugin's encoding.
         found: String,
     },
+    /// A process plugin's executable could not be started.
+    #[error("plugin {plugin}: cannot start {program}: {source}")]
+    Spawn {
+        /// The plugin.
+        plugin: String,
+        /// The executable (the verified copy in the cache).
+        program: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
     /// A process plugin's child did not complete the handshake: it printed
     /// something else, stayed silent past the timeout, exited, or speaks
     /// another protocol version. The child was killed and reaped.
-    #[error("plugin {plugin}: handshake failed: {reason}")]
+    #[error("plugin {plugin}: handshake failed: {reason}{}", stderr_tail(stderr))]
     Handshake {
         /// The plugin.
         plugin: String,
         /// What went wrong.
         reason: String,
+        /// The last lines the child wrote to stderr.
+        stderr: Vec<String>,
     },
     /// `info` or `init` failed (or panicked) inside the plugin.
-    #[error("plugin {plugin}: {stage} failed: {error}")]
+    #[error("plugin {plugin}: {stage} failed: {error}{}", stderr_tail(stderr))]
     Init {
         /// The plugin.
         plugin: String,
@@ -146,14 +196,44 @@ pub enum LoadError {
         stage: &'static str,
         /// The plugin's error.
         error: PluginError,
+        /// The last lines a process plugin wrote to stderr.
+        stderr: Vec<String>,
     },
+    /// The platform lacks what the manifest asks for (resource limits and
+    /// the parent-death signal are Linux-only).
+    #[error("plugin {plugin}: {what} is not supported on this platform")]
+    Unsupported {
+        /// The plugin.
+        plugin: String,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// Process plugins need a tokio runtime with IO and time enabled.
+    #[error("plugin {plugin}: process plugins are loaded from inside a tokio runtime")]
+    NoRuntime {
+        /// The plugin.
+        plugin: String,
+    },
+}
+
+/// `; its stderr ended with: ...` when a child wrote anything.
+fn stderr_tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut tail = String::from("; its stderr ended with:");
+    for line in lines {
+        let _ = write!(tail, "\n  | {}", line.escape_debug());
+    }
+    tail
 }
 
 /// Why a call to a loaded plugin failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
-    /// The plugin returned an error (or panicked, which the SDK turned into one).
+    /// The plugin returned an error (or panicked, which the SDK turned into
+    /// one, and which fails the instance).
     #[error("plugin {plugin}: {method}: {error}")]
     Plugin {
         /// The plugin.
@@ -163,27 +243,42 @@ pub enum CallError {
         /// The plugin's error.
         error: PluginError,
     },
-    /// The plugin panicked earlier and is marked failed; the host must
-    /// reload it (or roll back) before calling it again.
-    #[error("plugin {plugin} is marked failed after a panic; call to {method} refused")]
+    /// The instance failed for good and takes no calls; the host must
+    /// reload it (or roll back).
+    #[error("plugin {plugin}: {method}: refused, the plugin failed ({cause})")]
     Failed {
         /// The plugin.
         plugin: String,
         /// The method refused.
         method: String,
+        /// Why it failed.
+        cause: FailureCause,
     },
-    /// A process plugin's child ended (exit, crash, protocol error) while the
-    /// call was in flight, or before it was sent.
-    #[error("plugin {plugin}: {method}: the plugin process ended: {reason}")]
+    /// The instance is shutting down or shut down and takes no new calls;
+    /// also the error of a call abandoned by a shutdown.
+    #[error("plugin {plugin}: {method}: refused, the plugin is {state}")]
+    Stopped {
+        /// The plugin.
+        plugin: String,
+        /// The method refused.
+        method: String,
+        /// `draining` or `stopped`.
+        state: &'static str,
+    },
+    /// A process plugin's child ended while the call was in flight.
+    #[error(
+        "plugin {plugin}: {method}: the plugin process ended while the call was in flight: {cause}"
+    )]
     Crashed {
         /// The plugin.
         plugin: String,
         /// The method called.
         method: String,
         /// How the child ended.
-        reason: String,
+        cause: CrashCause,
     },
-    /// No answer within the call's timeout; the connection goes on.
+    /// No answer within the call's timeout (also: no child came back from
+    /// a restart in time); the connection goes on.
     #[error("plugin {plugin}: {method}: no answer within {} ms", after.as_millis())]
     Timeout {
         /// The plugin.
@@ -193,17 +288,7 @@ pub enum CallError {
         /// The timeout.
         after: std::time::Duration,
     },
-    /// The plugin has no running child (restarting, failed or stopped).
-    #[error("plugin {plugin}: {method}: the plugin is {state}, not running")]
-    Unavailable {
-        /// The plugin.
-        plugin: String,
-        /// The method refused.
-        method: String,
-        /// Its state.
-        state: String,
-    },
-    /// A typed request could not be encoded or a reply decoded.
+    /// A request could not be encoded or a reply decoded.
     #[error("plugin {plugin}: {method}: {message}")]
     Codec {
         /// The plugin.
@@ -213,4 +298,56 @@ pub enum CallError {
         /// What went wrong.
         message: String,
     },
+}
+
+fn codec(plugin: &str, method: &str, message: String) -> CallError {
+    CallError::Codec {
+        plugin: plugin.to_string(),
+        method: method.to_string(),
+        message,
+    }
+}
+
+/// Encodes a typed request in the SDK's encoding.
+pub(crate) fn encode_request<T: Serialize>(
+    plugin: &str,
+    method: &str,
+    request: &T,
+) -> Result<Vec<u8>, CallError> {
+    plugkit_sdk::encode(request).map_err(|e| codec(plugin, method, e.message().to_string()))
+}
+
+/// Decodes a typed reply in the SDK's encoding.
+pub(crate) fn decode_reply<T: DeserializeOwned>(
+    plugin: &str,
+    method: &str,
+    bytes: &[u8],
+) -> Result<T, CallError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| codec(plugin, method, format!("cannot decode the reply: {e}")))
+}
+
+/// Encodes a JSON request.
+pub(crate) fn encode_json(
+    plugin: &str,
+    method: &str,
+    request: &serde_json::Value,
+) -> Result<Vec<u8>, CallError> {
+    serde_json::to_vec(request).map_err(|e| {
+        codec(
+            plugin,
+            method,
+            format!("cannot encode the JSON request: {e}"),
+        )
+    })
+}
+
+/// Decodes a JSON reply.
+pub(crate) fn decode_json(
+    plugin: &str,
+    method: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Value, CallError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| codec(plugin, method, format!("cannot decode the JSON reply: {e}")))
 }

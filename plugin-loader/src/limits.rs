@@ -1,10 +1,37 @@
 //! What a child process plugin sets on itself between `fork` and `exec`:
-//! the parent-death signal and the manifest's resource limits.
+//! the parent-death signal and the manifest's resource limits. Linux only:
+//! elsewhere a child gets neither, and a manifest that sets limits is
+//! refused ([`check_supported`]).
 
+#[cfg(target_os = "linux")]
 use std::io;
 
 use tokio::process::Command;
 
+use crate::error::LoadError;
+
+/// Refuses a manifest with resource limits where they cannot be applied.
+pub(crate) fn check_supported(plugin: &str, has_limits: bool) -> Result<(), LoadError> {
+    if cfg!(target_os = "linux") || !has_limits {
+        return Ok(());
+    }
+    Err(LoadError::Unsupported {
+        plugin: plugin.to_string(),
+        what: "resource limits (resources.max_memory_mb, max_file_handles, max_cpu_cores)",
+    })
+}
+
+/// Elsewhere than Linux: nothing to set (see [`check_supported`]).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn apply(
+    _command: &mut Command,
+    _memory_bytes: Option<u64>,
+    _file_handles: Option<u64>,
+    _cpu_cores: Option<u32>,
+) {
+}
+
+#[cfg(target_os = "linux")]
 /// Registers the pre-exec step on `command`: `PR_SET_PDEATHSIG = SIGKILL`
 /// (checked against a host that already died), `RLIMIT_AS`, `RLIMIT_NOFILE`
 /// and CPU affinity to the first `cpu_cores` CPUs the host may use.
@@ -50,6 +77,7 @@ pub(crate) fn apply(
 }
 
 /// The first `cores` CPUs of the host's own affinity set.
+#[cfg(target_os = "linux")]
 fn cpu_set(cores: usize) -> Option<rustix::thread::CpuSet> {
     let allowed = rustix::thread::sched_getaffinity(None).ok()?;
     let mut set = rustix::thread::CpuSet::new();

@@ -3,13 +3,14 @@
 //!
 //! Loading one plugin:
 //!
-//! 1. read the artifact named by the manifest's endpoint;
+//! 1. read the artifact named by the manifest's endpoint (a regular file,
+//!    at most [`LoaderConfig::max_artifact_size`](crate::LoaderConfig::max_artifact_size) bytes);
 //! 2. verify the manifest's `checksum` on those bytes (before any code is
 //!    mapped), and check that they are a shared library whose segments lie
 //!    inside the file (the dynamic loader maps a truncated library and the
 //!    host would die of `SIGBUS` on first touch);
 //! 3. write exactly those bytes to a unique file in the cache directory
-//!    (`NAME-VERSION-PID-N.so`: unique per process and load, so no content
+//!    (`STEM-PID-N.so`: unique per process and load, so no content
 //!    hash is needed to name it), so the bytes verified are the bytes loaded
 //!    and every load, even of a file rebuilt in place, is a new library image
 //!    with its own code and statics;
@@ -34,117 +35,49 @@
 //! returns to the system when the child exits.
 
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
-use plugin_manifest::{Checksum, Manifest, Transport};
-use plugin_version::Version;
+use plugin_manifest::{Manifest, Transport};
 use plugkit_sdk::abi::{FfiInitContext, PluginModuleRef};
-use plugkit_sdk::{ErrorKind, Health, LogLevel, PluginError};
+use plugkit_sdk::{ErrorKind, Health, LogLevel, MethodInfo, PluginError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::error::{CallError, LoadError};
+use crate::instance::{Ended, InstanceInfo, ShutdownOutcome, begin_shutdown, finish_shutdown};
+use crate::lifecycle::Lifecycle;
+use crate::loader::Staging;
 
-/// Loads native plugins, copying each artifact into a cache directory first.
-#[derive(Debug, Clone)]
-pub struct NativeLoader {
-    cache_dir: PathBuf,
-}
-
-/// Distinguishes the cache copies of one process.
-static LOADS: AtomicU64 = AtomicU64::new(0);
-
-impl NativeLoader {
-    /// A loader that stages libraries in `cache_dir` (created when needed).
-    /// The directory must allow mapping executables (not `noexec`).
-    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
-        NativeLoader {
-            cache_dir: cache_dir.into(),
-        }
-    }
-
-    /// The cache directory.
-    pub fn cache_dir(&self) -> &Path {
-        &self.cache_dir
-    }
-
-    /// Loads the plugin `manifest` describes; `manifest_dir` is the directory
-    /// of its manifest file, against which the endpoint is resolved.
-    pub fn load(
-        &self,
-        manifest: &Manifest,
-        manifest_dir: &Path,
-    ) -> Result<NativePlugin, LoadError> {
-        let plugin = manifest.name().to_string();
-        let path = match (manifest.transport(), manifest.artifact_path(manifest_dir)) {
-            (Transport::Native, Some(path)) => path,
-            (transport, _) => {
-                return Err(LoadError::WrongTransport {
-                    plugin,
-                    transport: transport.to_string(),
-                });
-            }
-        };
-        let bytes = std::fs::read(&path).map_err(|source| LoadError::ReadArtifact {
-            plugin: plugin.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        if let Some(expected) = manifest.checksum() {
-            // Hashing costs about 3 ms per MiB, so only when there is a
-            // checksum to verify. Every checksum the manifest accepts is a
-            // SHA-256.
-            let digest: [u8; 32] = Sha256::digest(&bytes).into();
-            if expected.sha256() != Some(&digest) {
-                return Err(LoadError::ChecksumMismatch {
-                    plugin,
-                    path,
-                    expected: expected.to_string(),
-                    actual: Checksum::Sha256(digest).to_string(),
-                });
-            }
-        }
-        check_image(&bytes).map_err(|reason| LoadError::NotALibrary {
-            plugin: plugin.clone(),
-            path: path.clone(),
-            reason,
-        })?;
-        let copy = self.stage(manifest, &path, &bytes)?;
-        let opened = lib_header_from_path(&copy);
-        // Opened or not, the copy is no longer needed (see the module docs).
-        let _ = std::fs::remove_file(&copy);
-        let module = opened
-            .and_then(|header| header.init_root_module::<PluginModuleRef>())
-            .map_err(|error| library_error(&plugin, &path, error))?;
-        let loaded = NativePlugin::start(module, manifest, &path)?;
-        tracing::info!(plugin = %plugin, version = %loaded.version, path = %path.display(), "loaded native plugin");
-        Ok(loaded)
-    }
-
-    /// Writes the verified bytes to a fresh, unique file in the cache.
-    fn stage(&self, manifest: &Manifest, path: &Path, bytes: &[u8]) -> Result<PathBuf, LoadError> {
-        let cache_error = |source| LoadError::Cache {
-            plugin: manifest.name().to_string(),
-            path: path.to_path_buf(),
-            cache: self.cache_dir.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.cache_dir).map_err(cache_error)?;
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("so");
-        let copy = self.cache_dir.join(format!(
-            "{}-{}-{}-{}.{extension}",
-            manifest.name(),
-            manifest.version(),
-            std::process::id(),
-            LOADS.fetch_add(1, Ordering::Relaxed),
-        ));
-        std::fs::write(&copy, bytes).map_err(cache_error)?;
-        Ok(copy)
-    }
+/// Loads the native plugin `manifest` describes from `artifact`, through
+/// `staging` (blocking: the loader runs it where it cannot stall the
+/// async runtime).
+pub(crate) fn load(
+    staging: &Staging,
+    manifest: &Manifest,
+    artifact: &Path,
+) -> Result<NativePlugin, LoadError> {
+    let plugin = manifest.name().to_string();
+    let bytes = staging.read_verified(manifest, artifact)?;
+    check_image(&bytes).map_err(|reason| LoadError::NotALibrary {
+        plugin: plugin.clone(),
+        path: artifact.to_path_buf(),
+        reason,
+    })?;
+    let copy = staging.stage(manifest, artifact, &bytes, false)?;
+    let opened = lib_header_from_path(&copy);
+    // Opened or not, the copy is no longer needed (see the module docs).
+    let _ = std::fs::remove_file(&copy);
+    let module = opened
+        .and_then(|header| header.init_root_module::<PluginModuleRef>())
+        .map_err(|error| library_error(&plugin, artifact, error))?;
+    let loaded = NativePlugin::start(module, manifest, artifact)?;
+    tracing::info!(plugin = %plugin, version = %manifest.version(), path = %artifact.display(), "loaded native plugin");
+    Ok(loaded)
 }
 
 /// Checks, before the dynamic loader sees them, that the bytes are a shared
@@ -200,6 +133,7 @@ fn library_error(plugin: &str, path: &Path, error: LibraryError) -> LoadError {
             plugin,
             stage: "root module",
             error: PluginError::failed(first_line(&err.to_string())),
+            stderr: Vec::new(),
         },
         LibraryError::Many(errors) => match errors.into_iter().next() {
             Some(first) => library_error(&plugin, &path, first),
@@ -250,14 +184,7 @@ fn first_line(text: &str) -> String {
 extern "C" fn host_log(level: u8, plugin: RStr<'_>, message: RStr<'_>) {
     // A panic must not unwind into the plugin's frames.
     let _ = std::panic::catch_unwind(|| {
-        let (plugin, message) = (plugin.as_str(), message.as_str());
-        match LogLevel::from_u8(level) {
-            LogLevel::Trace => tracing::trace!(plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(plugin, "{message}"),
-            LogLevel::Info => tracing::info!(plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(plugin, "{message}"),
-            LogLevel::Error => tracing::error!(plugin, "{message}"),
-        }
+        crate::log::plugin_line(plugin.as_str(), LogLevel::from_u8(level), message.as_str());
     });
 }
 
@@ -282,25 +209,56 @@ thread_local! {
     static BUFFER: Cell<ResponseBuffer> = Cell::new(ResponseBuffer::new());
 }
 
-/// A loaded native plugin. `Send + Sync`: many threads may call it at once
-/// (the SDK requires plugins to be `Sync`).
+/// A loaded native plugin: the handle under a native [`Instance`](crate::Instance),
+/// for hosts that call it from plain threads without an async runtime.
+/// Cheap to clone; `Send + Sync`, so many threads may call it at once (the
+/// SDK requires plugins to be `Sync`). It keeps the instance's lifecycle
+/// itself (calls counted, refused after shutdown or a panic).
+#[derive(Clone)]
 pub struct NativePlugin {
-    name: String,
-    version: Version,
-    capabilities: Vec<String>,
-    sdk_version: String,
-    artifact: PathBuf,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    life: Lifecycle,
     module: PluginModuleRef,
-    failed: AtomicBool,
+    /// Set by whoever runs the plugin's `shutdown` (exactly once).
+    stop_claimed: AtomicBool,
+}
+
+impl Inner {
+    /// Runs the plugin's `shutdown` unless it ran already; `None` if it did.
+    fn stop_once(&self) -> Option<Ended> {
+        if self.stop_claimed.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(match (self.module.shutdown())() {
+            RResult::ROk(()) => Ended::Clean,
+            RResult::RErr(error) => Ended::Unclean {
+                reason: PluginError::from(error).to_string(),
+            },
+        })
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: nothing can call the plugin any more, so
+    /// its `shutdown` runs now if no shutdown ran it.
+    fn drop(&mut self) {
+        if let Some(ended) = self.stop_once() {
+            finish_shutdown(&self.life, ended);
+        }
+    }
 }
 
 impl std::fmt::Debug for NativePlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let info = self.inner.life.info();
         f.debug_struct("NativePlugin")
-            .field("name", &self.name)
-            .field("version", &self.version.to_string())
-            .field("artifact", &self.artifact)
-            .field("failed", &self.is_failed())
+            .field("name", &info.name)
+            .field("version", &info.version.to_string())
+            .field("artifact", &info.artifact)
+            .field("state", &self.inner.life.state())
             .finish_non_exhaustive()
     }
 }
@@ -313,6 +271,7 @@ impl NativePlugin {
             plugin: plugin.clone(),
             stage,
             error,
+            stderr: Vec::new(),
         };
         let info = match (module.info())() {
             RResult::ROk(info) => info,
@@ -344,7 +303,7 @@ impl NativePlugin {
         if let RResult::RErr(error) = (module.init())(context) {
             return Err(init_error("init", error.into()));
         }
-        Ok(NativePlugin {
+        let info = InstanceInfo {
             name: plugin,
             version: manifest.version().clone(),
             capabilities: info
@@ -353,64 +312,43 @@ impl NativePlugin {
                 .map(|c| c.into_string())
                 .collect(),
             sdk_version: info.sdk_version.into_string(),
+            transport: Transport::Native,
             artifact: path.to_path_buf(),
-            module,
-            failed: AtomicBool::new(false),
+        };
+        Ok(NativePlugin {
+            inner: Arc::new(Inner {
+                life: Lifecycle::new(info),
+                module,
+                stop_claimed: AtomicBool::new(false),
+            }),
         })
+    }
+
+    pub(crate) fn life(&self) -> &Lifecycle {
+        &self.inner.life
     }
 
     /// The plugin's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.life.info().name
     }
 
-    /// The plugin's version.
-    pub fn version(&self) -> &Version {
-        &self.version
-    }
-
-    /// The capabilities the plugin reported.
-    pub fn capabilities(&self) -> &[String] {
-        &self.capabilities
-    }
-
-    /// The plugkit-sdk version the plugin was built with.
-    pub fn sdk_version(&self) -> &str {
-        &self.sdk_version
-    }
-
-    /// The artifact it was loaded from (the original, not the cache copy).
-    pub fn artifact(&self) -> &Path {
-        &self.artifact
-    }
-
-    /// Whether the plugin panicked and was marked failed.
-    pub fn is_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-
-    /// Turns a plugin error into a call error, marking the plugin failed
-    /// when it panicked.
+    /// Turns a plugin error into a call error; a panic fails the instance
+    /// (the panic rule, [`FailureCause::Panicked`](crate::FailureCause::Panicked)).
     fn plugin_error(&self, method: &str, error: PluginError) -> CallError {
         if error.kind() == ErrorKind::Panicked {
-            self.failed.store(true, Ordering::Release);
-            tracing::error!(plugin = %self.name, method, %error, "plugin panicked; marked failed");
+            self.inner
+                .life
+                .fail(crate::instance::FailureCause::Panicked {
+                    method: method.to_string(),
+                    message: error.message().to_string(),
+                });
         }
         CallError::Plugin {
-            plugin: self.name.clone(),
+            plugin: self.name().to_string(),
             method: method.to_string(),
             error,
         }
-    }
-
-    fn refuse_if_failed(&self, method: &str) -> Result<(), CallError> {
-        if self.is_failed() {
-            return Err(CallError::Failed {
-                plugin: self.name.clone(),
-                method: method.to_string(),
-            });
-        }
-        Ok(())
     }
 
     /// Calls `method` with raw request bytes, writing the response into a
@@ -421,8 +359,9 @@ impl NativePlugin {
         request: &[u8],
         response: &mut ResponseBuffer,
     ) -> Result<(), CallError> {
-        self.refuse_if_failed(method)?;
-        match (self.module.call())(RStr::from(method), RSlice::from(request), &mut response.0) {
+        let _admission = self.inner.life.enter(method)?;
+        match (self.inner.module.call())(RStr::from(method), RSlice::from(request), &mut response.0)
+        {
             RResult::ROk(()) => Ok(()),
             RResult::RErr(error) => Err(self.plugin_error(method, error.into())),
         }
@@ -430,7 +369,7 @@ impl NativePlugin {
 
     /// Calls `method` with raw request bytes and returns the response bytes.
     pub fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.with_buffer(|buffer| {
+        with_buffer(|buffer| {
             self.call_into(method, request, buffer)?;
             Ok(buffer.as_slice().to_vec())
         })
@@ -443,48 +382,96 @@ impl NativePlugin {
         method: &str,
         request: &Req,
     ) -> Result<Resp, CallError> {
-        let codec = |message: String| CallError::Codec {
-            plugin: self.name.clone(),
-            method: method.to_string(),
-            message,
-        };
-        let request = plugkit_sdk::encode(request).map_err(|e| codec(e.to_string()))?;
-        self.with_buffer(|buffer| {
+        let request = crate::error::encode_request(self.name(), method, request)?;
+        with_buffer(|buffer| {
             self.call_into(method, &request, buffer)?;
-            plugkit_sdk::decode(buffer.as_slice())
-                .map_err(|e| codec(format!("cannot decode the reply: {e}")))
+            crate::error::decode_reply(self.name(), method, buffer.as_slice())
         })
     }
 
-    /// Runs `f` with this thread's response buffer, taken out of the
-    /// thread-local while in use (a nested call, such as a plugin calling
-    /// back into the host, gets a fresh one; nothing can panic here).
-    fn with_buffer<T>(&self, f: impl FnOnce(&mut ResponseBuffer) -> T) -> T {
-        let mut buffer = BUFFER.try_with(Cell::take).unwrap_or_default();
-        let result = f(&mut buffer);
-        let _ = BUFFER.try_with(|cell| cell.set(buffer));
-        result
+    /// Calls the typed method `method` with a JSON request; returns the
+    /// JSON reply.
+    pub fn call_json(
+        &self,
+        method: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        let request = crate::error::encode_json(self.name(), method, request)?;
+        let _admission = self.inner.life.enter(method)?;
+        with_buffer(|buffer| {
+            match (self.inner.module.call_json())(
+                RStr::from(method),
+                RSlice::from(request.as_slice()),
+                &mut buffer.0,
+            ) {
+                RResult::ROk(()) => {
+                    crate::error::decode_json(self.name(), method, buffer.as_slice())
+                }
+                RResult::RErr(error) => Err(self.plugin_error(method, error.into())),
+            }
+        })
     }
 
-    /// Asks the plugin for its health; a panic marks it failed.
+    /// The plugin's typed methods.
+    pub fn methods(&self) -> Result<Vec<MethodInfo>, CallError> {
+        let _admission = self.inner.life.enter("methods")?;
+        match (self.inner.module.methods())() {
+            RResult::ROk(methods) => Ok(methods.into_iter().map(MethodInfo::from).collect()),
+            RResult::RErr(error) => Err(self.plugin_error("methods", error.into())),
+        }
+    }
+
+    /// Asks the plugin for its health; a panic fails the instance.
     pub fn health(&self) -> Result<Health, CallError> {
-        self.refuse_if_failed("health")?;
-        match (self.module.health())() {
-            RResult::ROk(health) => Ok(match health.status {
-                0 => Health::Healthy,
-                1 => Health::Degraded(health.message.into_string()),
-                _ => Health::Unhealthy(health.message.into_string()),
-            }),
+        let _admission = self.inner.life.enter("health")?;
+        match (self.inner.module.health())() {
+            RResult::ROk(health) => Ok(health.into()),
             RResult::RErr(error) => Err(self.plugin_error("health", error.into())),
         }
     }
 
-    /// Tells the plugin to release what it holds. The library itself stays
-    /// mapped (see the module docs); call nothing after this.
-    pub fn shutdown(&self) -> Result<(), CallError> {
-        match (self.module.shutdown())() {
-            RResult::ROk(()) => Ok(()),
-            RResult::RErr(error) => Err(self.plugin_error("shutdown", error.into())),
+    /// Shuts the plugin down: no new calls, up to `grace` for the calls in
+    /// flight, then the plugin's `shutdown`, exactly once. A native call
+    /// cannot be interrupted: if calls still run after `grace`, the plugin's
+    /// `shutdown` runs when the last of them returns ([`Ended::Deferred`]).
+    /// The library itself stays mapped (see the module docs).
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
+        let life = &self.inner.life;
+        if begin_shutdown(life).is_none() {
+            return ShutdownOutcome {
+                abandoned_calls: 0,
+                ended: Ended::AlreadyStopped,
+            };
+        }
+        if life.drain(grace).await {
+            let ended = self.inner.stop_once().unwrap_or(Ended::AlreadyStopped);
+            finish_shutdown(life, ended.clone());
+            return ShutdownOutcome {
+                abandoned_calls: 0,
+                ended,
+            };
+        }
+        let abandoned_calls = life.in_flight();
+        tracing::warn!(plugin = %self.name(), abandoned_calls, "native calls outlived the grace period; the plugin shuts down when they return");
+        let inner = Arc::clone(&self.inner);
+        life.defer(Box::new(move || {
+            if let Some(ended) = inner.stop_once() {
+                finish_shutdown(&inner.life, ended);
+            }
+        }));
+        ShutdownOutcome {
+            abandoned_calls,
+            ended: Ended::Deferred,
         }
     }
+}
+
+/// Runs `f` with this thread's response buffer, taken out of the
+/// thread-local while in use (a nested call, such as a plugin calling
+/// back into the host, gets a fresh one; nothing can panic here).
+fn with_buffer<T>(f: impl FnOnce(&mut ResponseBuffer) -> T) -> T {
+    let mut buffer = BUFFER.try_with(Cell::take).unwrap_or_default();
+    let result = f(&mut buffer);
+    let _ = BUFFER.try_with(|cell| cell.set(buffer));
+    result
 }

@@ -1,58 +1,87 @@
 //! The process transport: a plugin as a child process speaking plugkit-sdk's
 //! [`protocol`](plugkit_sdk::protocol#framing) over stdio, driven by tokio.
 //!
-//! - **Spawn.** The child runs the manifest's endpoint, in the plugin's
-//!   directory, with a clean environment (only `PATH=/usr/local/bin:/usr/bin:/bin`,
-//!   `PLUGKIT_PLUGIN`, `PLUGKIT_PLUGIN_VERSION`, `PLUGKIT_PROTOCOL`, plus
-//!   [`ProcessConfig::env`]): the host's secrets stay in the host. Before it
-//!   executes, the child sets its parent-death signal to `SIGKILL` (so it
-//!   dies with the host, even a host killed with `SIGKILL`; children are
-//!   spawned from one long-lived thread because Linux ties that signal to
-//!   the spawning *thread*), and applies the manifest's `resources`:
-//!   `max_memory_mb` as `RLIMIT_AS`, `max_file_handles` as `RLIMIT_NOFILE`,
-//!   `max_cpu_cores` as CPU affinity to that many of the host's CPUs.
-//!   (`RLIMIT_AS` counts address space, not resident memory: leave room for
-//!   thread stacks. cgroup v2 limits are not used: they need a delegated,
-//!   writable cgroup, which hosts rarely have.)
+//! - **What runs.** The manifest's executable is read (a regular file,
+//!   bounded), checked against the manifest's `checksum`, and copied into
+//!   the loader's cache directory (read-only, executable by the owner). The
+//!   copy is what runs, for the whole life of the instance, restarts
+//!   included: a binary replaced in place on disk can neither turn a
+//!   crash-restart of v1 into a start of v2 nor break a rollback to v1.
+//!   The copy is removed when the instance stops.
+//! - **Spawn.** The child runs in the plugin's directory (made absolute
+//!   first, so relative plugin directories work), with a clean environment
+//!   (only `PATH=/usr/local/bin:/usr/bin:/bin`, `PLUGKIT_PLUGIN`,
+//!   `PLUGKIT_PLUGIN_VERSION`, `PLUGKIT_PROTOCOL`, plus
+//!   [`ProcessConfig::env`]): the host's secrets stay in the host. It leads
+//!   a process group of its own, so whatever it starts is ended with it.
+//!   On Linux, before it executes, the child sets its parent-death signal to
+//!   `SIGKILL` (so it dies with the host, even a host killed with `SIGKILL`;
+//!   children are spawned from one long-lived thread because Linux ties that
+//!   signal to the spawning *thread*), and applies the manifest's
+//!   `resources`: `max_memory_mb` as `RLIMIT_AS`, `max_file_handles` as
+//!   `RLIMIT_NOFILE`, `max_cpu_cores` as CPU affinity to that many of the
+//!   host's CPUs. (`RLIMIT_AS` counts address space, not resident memory:
+//!   leave room for thread stacks. cgroup v2 limits are not used: they need
+//!   a delegated, writable cgroup, which hosts rarely have.) On other
+//!   platforms a manifest with resource limits is refused
+//!   ([`LoadError::Unsupported`]).
 //! - **Handshake**, bounded by [`ProcessConfig::handshake_timeout`]: magic,
-//!   `Hello` checked against the manifest (protocol, name, version,
+//!   `Hello` checked against the manifest (protocol range, name, version,
 //!   encoding), `Init` with the manifest's metadata, `Ready`. A child that
-//!   prints garbage, stays silent or exits is killed and reaped (no zombie)
-//!   and the load fails with [`LoadError::Handshake`].
+//!   prints garbage, stays silent or exits is killed with its group and
+//!   reaped (no zombie, no orphan), and the load fails with
+//!   [`LoadError::Handshake`] carrying the last lines of its stderr.
 //! - **Calls** are multiplexed: each gets an id and waits for its reply,
 //!   which may come in any order. One writer task coalesces the frames
 //!   queued at the same moment into one write. A call that times out is
 //!   forgotten (its late reply is dropped); the connection goes on.
+//! - **Supervision, one owner.** One supervisor task per instance owns the
+//!   child (the [`Child`] value and the right to signal its group) for its
+//!   whole life, restarts included, and makes every state change: a
+//!   shutdown reaches it as a message at any moment (serving, backoff,
+//!   handshake) and always ends in `Stopped` with no child left. Signals
+//!   are sent to the child's process group only while the child is not yet
+//!   reaped, so the id cannot have been reused.
 //! - **Faults.** A child that exits, is killed or sends a malformed or
 //!   oversized frame ends its connection at once: every call in flight fails
-//!   with [`CallError::Crashed`] (no call waits for a timeout), a
-//!   [`ProcessEvent::Crashed`] is sent, and the child is restarted with
-//!   exponential backoff; after [`RestartPolicy::max_restarts`] consecutive
-//!   failures the plugin is [`ProcessState::Failed`].
-//! - **Shutdown** ([`ProcessPlugin::shutdown`]): a `Shutdown` message, then
-//!   up to the grace period for the child to finish its calls and exit, then
-//!   `SIGTERM`, then `SIGKILL`.
+//!   with [`CallError::Crashed`], a `Crashed` event goes out, and a new
+//!   child is started with exponential backoff; calls made meanwhile wait
+//!   for it (up to their timeout). After [`RestartPolicy::max_restarts`]
+//!   consecutive failures the instance is `Failed`.
+//! - **Shutdown** ([`ProcessPlugin::shutdown`]): no new calls, up to the
+//!   grace period for the calls in flight, then a `Shutdown` message, up to
+//!   [`ProcessConfig::stop_timeout`] for the child to exit, then `SIGTERM`
+//!   to its group, then `SIGKILL`. Dropping the last handle does the same
+//!   in the background.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use plugin_manifest::{Manifest, Transport};
 use plugin_version::Version;
-use plugkit_sdk::protocol::{self, FromPlugin, ToPlugin, WireError};
-use plugkit_sdk::{Health, PluginError};
+use plugkit_sdk::protocol::{self, FromPlugin, ToPlugin};
+use plugkit_sdk::{ErrorKind, Health, MethodInfo, PluginError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::error::{CallError, LoadError};
+use crate::instance::{
+    CrashCause, Ended, FailureCause, InstanceEventKind, InstanceInfo, InstanceState,
+    ShutdownOutcome, begin_shutdown, finish_shutdown,
+};
+use crate::lifecycle::Lifecycle;
+use crate::loader::Staging;
 
-/// How the process transport behaves. `Default` gives the documented values.
+/// How the process transport behaves. `Default` gives the documented
+/// values; build one in an expression with the `with_*` methods.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ProcessConfig {
@@ -62,8 +91,9 @@ pub struct ProcessConfig {
     pub call_timeout: Duration,
     /// The largest frame accepted from the child. Default 16 MiB.
     pub max_frame: usize,
-    /// How long `shutdown` waits before `SIGTERM`, and again before `SIGKILL`. Default 2 s.
-    pub shutdown_grace: Duration,
+    /// At shutdown, how long the child may take to exit after `Shutdown`,
+    /// and again after `SIGTERM`, before the next step. Default 2 s.
+    pub stop_timeout: Duration,
     /// Restarts after a crash.
     pub restart: RestartPolicy,
     /// Extra environment variables for every child.
@@ -76,10 +106,48 @@ impl Default for ProcessConfig {
             handshake_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(30),
             max_frame: protocol::DEFAULT_MAX_FRAME,
-            shutdown_grace: Duration::from_secs(2),
+            stop_timeout: Duration::from_secs(2),
             restart: RestartPolicy::default(),
             env: Vec::new(),
         }
+    }
+}
+
+impl ProcessConfig {
+    /// With another handshake timeout.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// With another default call timeout.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// With another frame limit.
+    pub fn with_max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// With another stop timeout.
+    pub fn with_stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// With another restart policy.
+    pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// With these extra environment variables.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.env = env;
+        self
     }
 }
 
@@ -110,112 +178,41 @@ impl Default for RestartPolicy {
     }
 }
 
-/// What happened to a process plugin's child.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProcessEvent {
-    /// The child died or broke the protocol; its calls in flight failed.
-    Crashed {
-        /// The plugin.
-        plugin: String,
-        /// How it ended (exit status, signal, or protocol error).
-        reason: String,
-        /// How many calls were in flight and failed.
-        in_flight: usize,
-    },
-    /// A new child is serving after a crash.
-    Restarted {
-        /// The plugin.
-        plugin: String,
-        /// Which consecutive restart this was (from 1).
-        attempt: u32,
-    },
-    /// Restarts were exhausted; the plugin is failed.
-    Failed {
-        /// The plugin.
-        plugin: String,
-        /// The last reason.
-        reason: String,
-    },
-    /// The child exited after a requested shutdown.
-    Stopped {
-        /// The plugin.
-        plugin: String,
-    },
-}
-
-/// Where a process plugin is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProcessState {
-    /// A child is serving.
-    Running,
-    /// The child crashed; a new one is being started.
-    Restarting,
-    /// Restarts were exhausted.
-    Failed,
-    /// Shut down on request.
-    Stopped,
-}
-
-/// Loads process plugins.
-#[derive(Debug, Clone, Default)]
-pub struct ProcessLoader {
-    config: ProcessConfig,
-}
-
-impl ProcessLoader {
-    /// A loader with `config`.
-    pub fn new(config: ProcessConfig) -> Self {
-        ProcessLoader { config }
+impl RestartPolicy {
+    /// With another restart limit.
+    pub fn with_max_restarts(mut self, restarts: u32) -> Self {
+        self.max_restarts = restarts;
+        self
     }
 
-    /// Starts the plugin `manifest` describes (its endpoint resolved against
-    /// `manifest_dir`) and completes the handshake.
-    pub async fn load(
-        &self,
-        manifest: &Manifest,
-        manifest_dir: &Path,
-    ) -> Result<ProcessPlugin, LoadError> {
-        let plugin = manifest.name().to_string();
-        let program = match (manifest.transport(), manifest.artifact_path(manifest_dir)) {
-            (Transport::Process, Some(path)) => path,
-            (transport, _) => {
-                return Err(LoadError::WrongTransport {
-                    plugin,
-                    transport: transport.to_string(),
-                });
-            }
-        };
-        let resources = manifest.resources();
-        let spec = Spec {
-            plugin: plugin.clone(),
-            version: manifest.version().clone(),
-            program,
-            dir: manifest_dir.to_path_buf(),
-            config_json: serde_json::to_string(manifest.metadata()).unwrap_or_else(|_| "{}".into()),
-            memory_bytes: resources
-                .max_memory_mb()
-                .map(|mb| mb.saturating_mul(1 << 20)),
-            file_handles: resources.max_file_handles(),
-            cpu_cores: resources.max_cpu_cores(),
-        };
-        let (events, _) = broadcast::channel(64);
-        let shared = Arc::new(Shared {
-            spec,
-            config: self.config.clone(),
-            connection: Mutex::new(None),
-            state: Mutex::new(ProcessState::Running),
-            events,
-            next_id: AtomicU64::new(1),
-            stopping: AtomicBool::new(false),
-            hello: OnceLock::new(),
-            restarts: AtomicU32::new(0),
-        });
-        let connection = start(&shared).await?;
-        *lock(&shared.connection) = Some(connection);
-        Ok(ProcessPlugin { shared })
+    /// With another first backoff.
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
     }
+
+    /// With another longest backoff.
+    pub fn with_max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// With another stability period.
+    pub fn with_stable_after(mut self, period: Duration) -> Self {
+        self.stable_after = period;
+        self
+    }
+
+    /// The wait before restart number `attempt` (from 1).
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.initial_backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(self.max_backoff)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Everything needed to start (and restart) the child.
@@ -223,7 +220,11 @@ impl ProcessLoader {
 struct Spec {
     plugin: String,
     version: Version,
+    /// The verified copy in the cache.
     program: PathBuf,
+    /// The artifact the manifest names.
+    artifact: PathBuf,
+    /// The plugin's directory (absolute): the child's working directory.
     dir: PathBuf,
     config_json: String,
     memory_bytes: Option<u64>,
@@ -231,61 +232,152 @@ struct Spec {
     cpu_cores: Option<u32>,
 }
 
-/// What the child said in its hello (the first one; restarts must agree).
+/// Loads a process plugin: stages and verifies its executable, starts it.
+pub(crate) async fn load(
+    staging: &Staging,
+    config: &ProcessConfig,
+    manifest: &Manifest,
+    manifest_dir: &Path,
+    artifact: &Path,
+) -> Result<ProcessPlugin, LoadError> {
+    let plugin = manifest.name().to_string();
+    let resources = manifest.resources();
+    let spec = Spec {
+        plugin: plugin.clone(),
+        version: manifest.version().clone(),
+        program: PathBuf::new(),
+        artifact: artifact.to_path_buf(),
+        dir: manifest_dir.to_path_buf(),
+        config_json: serde_json::to_string(manifest.metadata()).unwrap_or_else(|_| "{}".into()),
+        memory_bytes: resources
+            .max_memory_mb()
+            .map(|mb| mb.saturating_mul(1 << 20)),
+        file_handles: resources.max_file_handles(),
+        cpu_cores: resources.max_cpu_cores(),
+    };
+    crate::limits::check_supported(
+        &plugin,
+        spec.memory_bytes.is_some() || spec.file_handles.is_some() || spec.cpu_cores.is_some(),
+    )?;
+    let (staging, manifest_owned, artifact_owned) =
+        (staging.clone(), manifest.clone(), artifact.to_path_buf());
+    let program = tokio::task::spawn_blocking(move || {
+        let bytes = staging.read_verified(&manifest_owned, &artifact_owned)?;
+        staging.stage(&manifest_owned, &artifact_owned, &bytes, true)
+    })
+    .await
+    .map_err(|error| LoadError::Spawn {
+        plugin: plugin.clone(),
+        program: artifact.to_path_buf(),
+        source: std::io::Error::other(format!("the staging thread ended: {error}")),
+    })??;
+    let spec = Spec { program, ..spec };
+    let shared_config = config.clone();
+    let started = match start(&spec, &shared_config).await {
+        Ok(started) => started,
+        Err(error) => {
+            let _ = std::fs::remove_file(&spec.program);
+            return Err(error);
+        }
+    };
+    let info = InstanceInfo {
+        name: spec.plugin.clone(),
+        version: spec.version.clone(),
+        capabilities: started.hello.capabilities.clone(),
+        sdk_version: started.hello.sdk_version.clone(),
+        transport: Transport::Process,
+        artifact: spec.artifact.clone(),
+    };
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        spec,
+        config: shared_config,
+        life: Lifecycle::new(info),
+        link: watch::Sender::new(Link::Up(Arc::clone(&started.connection))),
+        next_id: AtomicU64::new(1),
+        pid: Mutex::new(started.child.pid()),
+    });
+    tokio::spawn(supervise(Arc::clone(&shared), receiver, started));
+    tracing::info!(plugin = %shared.spec.plugin, version = %shared.spec.version, "started process plugin");
+    Ok(ProcessPlugin {
+        shared,
+        handle: Arc::new(Handle { commands }),
+    })
+}
+
+/// What the child said in its hello.
 #[derive(Debug, Clone)]
 struct Hello {
     capabilities: Vec<String>,
     sdk_version: String,
 }
 
+/// Where calls go: the current child's connection, or why there is none.
+enum Link {
+    Up(Arc<Connection>),
+    /// Between children: calls wait.
+    Restarting,
+    /// No child will come: calls are refused with the instance's state.
+    Down,
+}
+
 struct Shared {
     spec: Spec,
     config: ProcessConfig,
-    connection: Mutex<Option<Arc<Connection>>>,
-    state: Mutex<ProcessState>,
-    events: broadcast::Sender<ProcessEvent>,
+    life: Lifecycle,
+    link: watch::Sender<Link>,
     next_id: AtomicU64,
-    stopping: AtomicBool,
-    hello: OnceLock<Hello>,
-    /// Consecutive restarts so far.
-    restarts: AtomicU32,
+    /// The current child's process id, for observers (never for signals).
+    pid: Mutex<Option<u32>>,
+}
+
+/// Held by every handle; when the last is dropped the command channel
+/// closes and the supervisor stops the child.
+struct Handle {
+    commands: mpsc::UnboundedSender<Order>,
+}
+
+/// What the supervisor is asked to do.
+enum Order {
+    /// Stop the child (the calls have been drained) and answer how it ended.
+    Shutdown(oneshot::Sender<Ended>),
+    /// Stop the child: the instance failed.
+    Stop,
 }
 
 /// A reply a call waits for.
 enum Reply {
-    Call(Result<Vec<u8>, WireError>),
-    Health(u8, String),
+    Call(Result<Vec<u8>, PluginError>),
+    Health(Result<Health, PluginError>),
+    Methods(Vec<MethodInfo>),
+}
+
+/// Why a connection closed.
+#[derive(Clone)]
+enum Closed {
+    Crashed(CrashCause),
+    Stopped,
 }
 
 /// One child's connection.
 struct Connection {
-    pid: Option<u32>,
     frames: mpsc::UnboundedSender<Vec<u8>>,
     pending: Mutex<Pending>,
-    /// Set once the child has exited, with how.
-    exited: watch::Receiver<Option<String>>,
-    started: Instant,
 }
 
 #[derive(Default)]
 struct Pending {
     /// Why the connection closed, once it has.
-    closed: Option<String>,
+    closed: Option<Closed>,
     waiting: HashMap<u64, oneshot::Sender<Reply>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Connection {
     /// Registers a waiter for `id`, unless the connection is closed.
-    fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>, String> {
+    fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>, Closed> {
         let mut pending = lock(&self.pending);
-        if let Some(reason) = &pending.closed {
-            return Err(reason.clone());
+        if let Some(closed) = &pending.closed {
+            return Err(closed.clone());
         }
         let (tx, rx) = oneshot::channel();
         pending.waiting.insert(id, tx);
@@ -297,17 +389,114 @@ impl Connection {
     }
 
     /// Closes the connection: every waiter fails at once. Returns how many were waiting.
-    fn close(&self, reason: &str) -> usize {
+    fn close(&self, why: Closed) -> usize {
         let mut pending = lock(&self.pending);
-        if pending.closed.is_none() {
-            pending.closed = Some(reason.to_string());
-        }
+        pending.closed.get_or_insert(why);
         let waiting = std::mem::take(&mut pending.waiting);
         waiting.len() // dropping the senders wakes every waiter with an error
     }
 
-    fn closed_reason(&self) -> Option<String> {
+    fn closed(&self) -> Option<Closed> {
         lock(&self.pending).closed.clone()
+    }
+
+    fn send(&self, message: &ToPlugin) -> bool {
+        let mut frame = Vec::new();
+        protocol::encode_frame(message, &mut frame).is_ok() && self.frames.send(frame).is_ok()
+    }
+}
+
+/// The child, owned: its process group is signalled only through this
+/// value and only while the child is not reaped, so the id cannot have
+/// been reused. Dropped without being reaped, it kills the whole group
+/// (and tokio reaps the leader).
+struct Owned {
+    child: Child,
+    /// The group (the child's pid), while the child is not reaped.
+    group: Option<rustix::process::Pid>,
+}
+
+impl Owned {
+    fn new(child: Child) -> Self {
+        let group = child
+            .id()
+            .and_then(|pid| rustix::process::Pid::from_raw(pid as i32));
+        Owned { child, group }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.group.map(|pid| pid.as_raw_nonzero().get() as u32)
+    }
+
+    /// Sends `signal` to the child's whole process group.
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(group) = self.group {
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
+    }
+
+    /// Waits, up to `timeout`, until the child has exited, without reaping
+    /// it (so its group can still be signalled). Returns whether it exited.
+    async fn exited(&self, timeout: Duration) -> bool {
+        let Some(pid) = self.group else { return true };
+        let waiting = tokio::task::spawn_blocking(move || {
+            use rustix::process::{WaitId, WaitIdOptions, waitid};
+            loop {
+                match waitid(
+                    WaitId::Pid(pid),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+                ) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    _ => return,
+                }
+            }
+        });
+        tokio::time::timeout(timeout, waiting).await.is_ok()
+    }
+
+    /// Ends the group's stragglers and reaps the child; returns its status.
+    async fn reap(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.signal(rustix::process::Signal::KILL);
+        let status = self.child.wait().await;
+        self.group = None;
+        status
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // Not reaped: kill the whole group (kill_on_drop kills the leader
+        // too, and tokio reaps it in the background).
+        self.signal(rustix::process::Signal::KILL);
+    }
+}
+
+/// A started child: owned, its connection, the task reading its replies.
+struct Started {
+    child: Owned,
+    connection: Arc<Connection>,
+    /// Ends when the child's output ends (`None`) or breaks the protocol.
+    reader: JoinHandle<Option<String>>,
+    hello: Hello,
+}
+
+/// The last lines a child wrote to stderr, for load errors.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    const LINES: usize = 10;
+
+    fn push(&self, line: String) {
+        let mut lines = lock(&self.0);
+        if lines.len() == Self::LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    fn take(&self) -> Vec<String> {
+        lock(&self.0).drain(..).collect()
     }
 }
 
@@ -320,7 +509,8 @@ fn spawn_child(mut command: Command) -> oneshot::Receiver<std::io::Result<Child>
         Command,
         oneshot::Sender<std::io::Result<Child>>,
     );
-    static SPAWNER: OnceLock<Mutex<std::sync::mpsc::Sender<Request>>> = OnceLock::new();
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Request>>> =
+        std::sync::OnceLock::new();
     let (tx, rx) = oneshot::channel();
     let spawner = SPAWNER.get_or_init(|| {
         let (requests, incoming) = std::sync::mpsc::channel::<Request>();
@@ -329,7 +519,7 @@ fn spawn_child(mut command: Command) -> oneshot::Receiver<std::io::Result<Child>
             .spawn(move || {
                 for (handle, mut command, reply) in incoming {
                     let _runtime = handle.enter();
-                    let _ = reply.send(command.spawn());
+                    let _ = reply.send(spawn_retrying(&mut command));
                 }
             });
         if let Err(error) = started {
@@ -342,15 +532,30 @@ fn spawn_child(mut command: Command) -> oneshot::Receiver<std::io::Result<Child>
         // No spawner thread: spawn here (the parent-death signal then
         // depends on this thread's life, which is documented as best effort).
         command = cmd;
-        let _ = reply.send(command.spawn());
+        let _ = reply.send(spawn_retrying(&mut command));
     }
     rx
 }
 
+/// Spawns, retrying a few times on `ETXTBSY`: the executable was just
+/// written, and a fork elsewhere in the process may still hold the writing
+/// descriptor until its exec.
+fn spawn_retrying(command: &mut Command) -> std::io::Result<Child> {
+    let mut attempt = 0;
+    loop {
+        match command.spawn() {
+            Err(error) if error.raw_os_error() == Some(26) && attempt < 50 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Builds the child's command: clean environment, working directory,
-/// resource limits and the parent-death signal.
-fn command(shared: &Shared) -> Command {
-    let spec = &shared.spec;
+/// own process group, resource limits and the parent-death signal.
+fn command(spec: &Spec, config: &ProcessConfig) -> Command {
     let mut command = Command::new(&spec.program);
     command
         .current_dir(&spec.dir)
@@ -359,10 +564,11 @@ fn command(shared: &Shared) -> Command {
         .env("PLUGKIT_PLUGIN", &spec.plugin)
         .env("PLUGKIT_PLUGIN_VERSION", spec.version.to_string())
         .env("PLUGKIT_PROTOCOL", protocol::PROTOCOL_VERSION.to_string())
-        .envs(shared.config.env.iter().map(|(k, v)| (k, v)))
+        .envs(config.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     crate::limits::apply(
         &mut command,
@@ -373,88 +579,109 @@ fn command(shared: &Shared) -> Command {
     command
 }
 
-/// Starts a child and completes the handshake; on any failure the child
-/// is killed and reaped.
-async fn start(shared: &Arc<Shared>) -> Result<Arc<Connection>, LoadError> {
-    let spec = &shared.spec;
-    let spawn_error = |source| LoadError::ReadArtifact {
+/// Starts a child and completes the handshake; on any failure the child's
+/// group is killed and the child reaped, and the error carries the last
+/// lines of its stderr.
+async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError> {
+    let spawn_error = |source| LoadError::Spawn {
         plugin: spec.plugin.clone(),
-        path: spec.program.clone(),
+        program: spec.program.clone(),
         source,
     };
-    let mut child = spawn_child(command(shared))
+    let child = spawn_child(command(spec, config))
         .await
         .map_err(|_| spawn_error(std::io::Error::other("the spawner thread is gone")))?
-        .map_err(spawn_error)?;
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        let _ = child.kill().await;
+        .map_err(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound && spec.program.exists() {
+                // The file is there: what is missing is what runs it.
+                return spawn_error(std::io::Error::new(
+                    error.kind(),
+                    "its interpreter (the #! line) or dynamic loader does not exist",
+                ));
+            }
+            spawn_error(error)
+        })?;
+    let mut child = Owned::new(child);
+    let (Some(stdin), Some(stdout), Some(stderr)) = (
+        child.child.stdin.take(),
+        child.child.stdout.take(),
+        child.child.stderr.take(),
+    ) else {
+        let _ = child.reap().await;
         return Err(spawn_error(std::io::Error::other(
             "the child's stdio is not piped",
         )));
     };
-    tokio::spawn(forward_stderr(spec.plugin.clone(), stderr));
+    let tail = StderrTail::default();
+    let forwarder = tokio::spawn(forward_stderr(spec.plugin.clone(), stderr, tail.clone()));
     let mut stdin = stdin;
     let mut stdout = BufReader::new(stdout);
     let handshake = tokio::time::timeout(
-        shared.config.handshake_timeout,
-        handshake(shared, &mut stdin, &mut stdout),
+        config.handshake_timeout,
+        handshake(spec, config, &mut stdin, &mut stdout),
     )
-    .await;
-    let failure = match handshake {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(error),
-        Err(_) => Some(LoadError::Handshake {
+    .await
+    .unwrap_or_else(|_| {
+        Err(LoadError::Handshake {
             plugin: spec.plugin.clone(),
             reason: format!(
                 "no complete handshake within {} ms",
-                shared.config.handshake_timeout.as_millis()
+                config.handshake_timeout.as_millis()
             ),
-        }),
-    };
-    if let Some(mut error) = failure {
-        // Kill and reap: no zombie. If it had already exited, say how.
-        let _ = child.start_kill();
-        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), child.wait()).await
-            && let LoadError::Handshake { reason, .. } = &mut error
-            && !status.success()
-            && reason.contains("closed")
-        {
-            reason.push_str(&format!(" ({status})"));
+            stderr: Vec::new(),
+        })
+    });
+    let hello = match handshake {
+        Ok(hello) => hello,
+        Err(mut error) => {
+            // Kill the group and reap: no zombie, no orphan. If the child
+            // had exited by itself, say how; show what it said on stderr.
+            let exited_before = child.exited(Duration::ZERO).await;
+            let status = child.reap().await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), forwarder).await;
+            let lines = tail.take();
+            match &mut error {
+                LoadError::Handshake { reason, stderr, .. } => {
+                    if exited_before && let Ok(status) = status {
+                        reason.push_str(&format!(" ({status})"));
+                    }
+                    *stderr = lines;
+                }
+                LoadError::Init { stderr, .. } => *stderr = lines,
+                _ => {}
+            }
+            return Err(error);
         }
-        return Err(error);
-    }
-
+    };
     let (frames_tx, frames_rx) = mpsc::unbounded_channel();
-    let (exited_tx, exited_rx) = watch::channel(None);
     let connection = Arc::new(Connection {
-        pid: child.id(),
         frames: frames_tx,
         pending: Mutex::new(Pending::default()),
-        exited: exited_rx,
-        started: Instant::now(),
     });
     tokio::spawn(write_frames(stdin, frames_rx));
-    tokio::spawn(supervise(
-        Arc::clone(shared),
+    let reader = tokio::spawn(route_replies(
         Arc::clone(&connection),
-        child,
         stdout,
-        exited_tx,
+        config.max_frame,
     ));
-    Ok(connection)
+    Ok(Started {
+        child,
+        connection,
+        reader,
+        hello,
+    })
 }
 
 async fn handshake(
-    shared: &Shared,
+    spec: &Spec,
+    config: &ProcessConfig,
     stdin: &mut ChildStdin,
     stdout: &mut BufReader<ChildStdout>,
-) -> Result<(), LoadError> {
-    let spec = &shared.spec;
+) -> Result<Hello, LoadError> {
     let refuse = |reason: String| LoadError::Handshake {
         plugin: spec.plugin.clone(),
         reason,
+        stderr: Vec::new(),
     };
     let mut magic = [0u8; 8];
     let mut got = 0;
@@ -481,7 +708,7 @@ async fn handshake(
             )));
         }
     }
-    let hello = read_message(stdout, shared.config.max_frame)
+    let hello = read_message(stdout, config.max_frame)
         .await
         .map_err(|e| refuse(format!("no hello: {e}")))?;
     let FromPlugin::Hello {
@@ -495,10 +722,12 @@ async fn handshake(
     else {
         return Err(refuse("the first message is not a hello".to_string()));
     };
-    if version != protocol::PROTOCOL_VERSION {
+    if !protocol::SUPPORTED_PROTOCOLS.contains(&version) {
         return Err(refuse(format!(
-            "the child speaks protocol version {version}, this host speaks {}",
-            protocol::PROTOCOL_VERSION
+            "the child speaks protocol version {version} (plugkit-sdk {sdk_version}), this host speaks {}..={} (plugkit-sdk {}); rebuild the plugin",
+            protocol::SUPPORTED_PROTOCOLS.start(),
+            protocol::SUPPORTED_PROTOCOLS.end(),
+            plugkit_sdk::SDK_VERSION,
         )));
     }
     let found = format!("{name} {plugin_version}");
@@ -506,7 +735,7 @@ async fn handshake(
     if found != expected {
         return Err(LoadError::IdentityMismatch {
             plugin: spec.plugin.clone(),
-            path: spec.program.clone(),
+            path: spec.artifact.clone(),
             expected,
             found,
         });
@@ -518,10 +747,6 @@ async fn handshake(
             found: encoding,
         });
     }
-    let _ = shared.hello.set(Hello {
-        capabilities,
-        sdk_version,
-    });
     let mut frame = Vec::new();
     protocol::encode_frame(
         &ToPlugin::Init {
@@ -538,15 +763,19 @@ async fn handshake(
         .flush()
         .await
         .map_err(|e| refuse(format!("cannot send init: {e}")))?;
-    match read_message(stdout, shared.config.max_frame)
+    match read_message(stdout, config.max_frame)
         .await
         .map_err(|e| refuse(format!("no answer to init: {e}")))?
     {
-        FromPlugin::Ready => Ok(()),
+        FromPlugin::Ready => Ok(Hello {
+            capabilities,
+            sdk_version,
+        }),
         FromPlugin::InitFailed { error } => Err(LoadError::Init {
             plugin: spec.plugin.clone(),
             stage: "init",
-            error: error.into(),
+            error,
+            stderr: Vec::new(),
         }),
         _ => Err(refuse(
             "the child answered init with something else".to_string(),
@@ -582,94 +811,36 @@ async fn write_frames(mut stdin: ChildStdin, mut frames: mpsc::UnboundedReceiver
     }
 }
 
-/// Forwards the child's stderr, line by line, to `tracing` under its name.
-async fn forward_stderr(plugin: String, stderr: tokio::process::ChildStderr) {
+/// Forwards the child's stderr, line by line, to `tracing` under its name,
+/// keeping the last lines for load errors.
+async fn forward_stderr(plugin: String, stderr: tokio::process::ChildStderr, tail: StderrTail) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let (level, message) = match line.split_once("] ") {
-            Some((level, message)) if level.starts_with('[') => (&level[1..], message),
-            _ => ("info", line.as_str()),
-        };
-        match level {
-            "trace" => tracing::trace!(plugin = %plugin, "{message}"),
-            "debug" => tracing::debug!(plugin = %plugin, "{message}"),
-            "warn" => tracing::warn!(plugin = %plugin, "{message}"),
-            "error" => tracing::error!(plugin = %plugin, "{message}"),
-            _ => tracing::info!(plugin = %plugin, "{message}"),
-        }
+        let (level, message) = crate::log::parse_stderr_line(&line);
+        crate::log::plugin_line(&plugin, level, message);
+        tail.push(line);
     }
 }
 
-/// Owns one child: routes its replies, and when it ends (exit, kill,
-/// protocol error) fails the calls in flight at once, reaps it, reports it
-/// and restarts it unless the host is shutting down.
-async fn supervise(
-    shared: Arc<Shared>,
-    connection: Arc<Connection>,
-    mut child: Child,
-    mut stdout: BufReader<ChildStdout>,
-    exited: watch::Sender<Option<String>>,
-) {
-    let ended = route_replies(&shared, &connection, &mut stdout).await;
-    let protocol_error = ended.is_some();
-    if protocol_error {
-        let _ = child.start_kill();
-    }
-    let in_flight = connection.close(ended.as_deref().unwrap_or("the child closed its output"));
-    let status = match tokio::time::timeout(shared.config.shutdown_grace * 2, child.wait()).await {
-        Ok(Ok(status)) => status.to_string(),
-        Ok(Err(error)) => format!("cannot wait for it: {error}"),
-        Err(_) => {
-            // It closed stdout but lives on: end it.
-            let _ = child.kill().await;
-            "closed its output and was killed".to_string()
-        }
-    };
-    let reason = match ended {
-        Some(protocol) => format!("{protocol}; the child was killed ({status})"),
-        None => format!("the child exited ({status})"),
-    };
-    {
-        let mut pending = lock(&connection.pending);
-        pending.closed = Some(reason.clone());
-    }
-    let _ = exited.send(Some(reason.clone()));
-    let plugin = shared.spec.plugin.clone();
-    if shared.stopping.load(Ordering::Acquire) {
-        *lock(&shared.state) = ProcessState::Stopped;
-        let _ = shared.events.send(ProcessEvent::Stopped { plugin });
-        return;
-    }
-    tracing::warn!(plugin = %plugin, %reason, in_flight, "process plugin crashed");
-    let _ = shared.events.send(ProcessEvent::Crashed {
-        plugin: plugin.clone(),
-        reason: reason.clone(),
-        in_flight,
-    });
-    restart(shared, connection.started.elapsed(), reason).await;
-}
-
-/// Reads replies until the stream ends (`None`) or breaks the protocol (`Some(why)`).
+/// Reads replies until the stream ends (`None`) or breaks the protocol
+/// (`Some(why)`), handing each to the call waiting for it.
 async fn route_replies(
-    shared: &Shared,
-    connection: &Connection,
-    stdout: &mut BufReader<ChildStdout>,
+    connection: Arc<Connection>,
+    mut stdout: BufReader<ChildStdout>,
+    max_frame: usize,
 ) -> Option<String> {
     loop {
-        let message = match read_message::<_, FromPlugin>(stdout, shared.config.max_frame).await {
+        let message = match read_message::<_, FromPlugin>(&mut stdout, max_frame).await {
             Ok(message) => message,
             Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return None,
-            Err(error) => return Some(format!("protocol error: {error}")),
+            Err(error) => return Some(error.to_string()),
         };
         let (id, reply) = match message {
             FromPlugin::Reply { id, result } => (id, Reply::Call(result)),
-            FromPlugin::Health {
-                id,
-                status,
-                message,
-            } => (id, Reply::Health(status, message)),
+            FromPlugin::Health { id, health } => (id, Reply::Health(health)),
+            FromPlugin::Methods { id, methods } => (id, Reply::Methods(methods)),
             FromPlugin::Bye => continue,
-            other => return Some(format!("protocol error: unexpected message {other:?}")),
+            other => return Some(format!("unexpected message {other:?}")),
         };
         let waiter = lock(&connection.pending).waiting.remove(&id);
         if let Some(waiter) = waiter {
@@ -679,118 +850,310 @@ async fn route_replies(
     }
 }
 
-/// [`start`] behind a boxed `Send` future: start spawns the supervisor,
-/// which restarts through here, and the box breaks that cycle for the
-/// compiler's `Send` inference.
-fn start_again(
+/// Owns the child for the instance's whole life: serves until it crashes
+/// (then restarts it) or a command stops it.
+async fn supervise(
     shared: Arc<Shared>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<Connection>, LoadError>> + Send>>
-{
-    Box::pin(async move { start(&shared).await })
-}
-
-/// Restarts with exponential backoff; marks the plugin failed when the
-/// restarts are exhausted.
-async fn restart(shared: Arc<Shared>, lived: Duration, mut reason: String) {
-    *lock(&shared.state) = ProcessState::Restarting;
-    *lock(&shared.connection) = None;
+    mut commands: mpsc::UnboundedReceiver<Order>,
+    mut running: Started,
+) {
     let policy = shared.config.restart.clone();
-    let mut attempt = if lived >= policy.stable_after {
-        0
-    } else {
-        shared.restarts.load(Ordering::Acquire)
-    };
-    let plugin = shared.spec.plugin.clone();
+    let mut crashes = 0u32;
     loop {
-        if attempt >= policy.max_restarts || shared.stopping.load(Ordering::Acquire) {
-            *lock(&shared.state) = ProcessState::Failed;
-            tracing::error!(plugin = %plugin, %reason, "process plugin failed; restarts exhausted");
-            let _ = shared.events.send(ProcessEvent::Failed { plugin, reason });
-            return;
-        }
-        attempt += 1;
-        shared.restarts.store(attempt, Ordering::Release);
-        let backoff = policy
-            .initial_backoff
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(policy.max_backoff);
-        tokio::time::sleep(backoff).await;
-        match start_again(Arc::clone(&shared)).await {
-            Ok(connection) => {
-                *lock(&shared.connection) = Some(connection);
-                *lock(&shared.state) = ProcessState::Running;
-                tracing::info!(plugin = %plugin, attempt, "process plugin restarted");
-                let _ = shared
-                    .events
-                    .send(ProcessEvent::Restarted { plugin, attempt });
-                return;
+        let serving_since = Instant::now();
+        let stop = tokio::select! {
+            ended = &mut running.reader => Err(ended.unwrap_or_else(|e| Some(format!("the reader task ended: {e}")))),
+            command = commands.recv() => Ok(command),
+        };
+        match stop {
+            Ok(command) => {
+                let ended = stop_child(&shared, &mut running).await;
+                return finish(&shared, commands, command, ended);
             }
-            Err(error) => reason = error.to_string(),
+            Err(protocol_error) => {
+                let cause = crashed(&shared, &mut running, protocol_error).await;
+                if serving_since.elapsed() >= policy.stable_after {
+                    crashes = 0;
+                }
+                crashes += 1;
+                match restart(&shared, &mut commands, crashes, cause).await {
+                    Ok(started) => running = started,
+                    Err(command) => return finish(&shared, commands, command, Ended::NotRunning),
+                }
+            }
         }
     }
 }
 
-/// A loaded process plugin. Cheap to clone; every clone talks to the same child.
+/// The child ended unasked: new calls wait, the group is ended, the child
+/// reaped, the calls in flight fail with the cause, and a `Crashed` event
+/// goes out.
+async fn crashed(
+    shared: &Shared,
+    running: &mut Started,
+    protocol_error: Option<String>,
+) -> CrashCause {
+    shared.link.send_replace(Link::Restarting);
+    let child = &mut running.child;
+    let cause = match protocol_error {
+        Some(message) => {
+            child.signal(rustix::process::Signal::KILL);
+            let _ = child.reap().await;
+            CrashCause::Protocol { message }
+        }
+        None => {
+            if child.exited(shared.config.stop_timeout * 2).await {
+                match child.reap().await {
+                    Ok(status) => exit_cause(status),
+                    Err(_) => CrashCause::ClosedOutput,
+                }
+            } else {
+                // It closed its output but lives on: end it.
+                let _ = child.reap().await;
+                CrashCause::ClosedOutput
+            }
+        }
+    };
+    *lock(&shared.pid) = None;
+    let in_flight = running.connection.close(Closed::Crashed(cause.clone()));
+    tracing::warn!(plugin = %shared.spec.plugin, %cause, in_flight, "process plugin crashed");
+    shared.life.publish(InstanceEventKind::Crashed {
+        cause: cause.clone(),
+        in_flight,
+    });
+    cause
+}
+
+fn exit_cause(status: std::process::ExitStatus) -> CrashCause {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        if let Some(signal) = status.signal() {
+            return CrashCause::Signaled { signal };
+        }
+    }
+    CrashCause::Exited {
+        code: status.code().unwrap_or(-1),
+    }
+}
+
+/// Starts new children with backoff until one serves (`Ok`), restarts are
+/// exhausted (the instance fails; then waits for the command that ends
+/// it), or a command stops it (`Err(command)`).
+async fn restart(
+    shared: &Shared,
+    commands: &mut mpsc::UnboundedReceiver<Order>,
+    crashes: u32,
+    cause: CrashCause,
+) -> Result<Started, Option<Order>> {
+    let policy = &shared.config.restart;
+    let mut attempt = crashes;
+    let mut last_error = None;
+    loop {
+        if attempt > policy.max_restarts {
+            let failure = match last_error {
+                Some(error) => FailureCause::StartFailed { error },
+                None => FailureCause::Crashed {
+                    crashes,
+                    last: cause,
+                },
+            };
+            shared.life.fail(failure);
+            shared.link.send_replace(Link::Down);
+            return Err(commands.recv().await);
+        }
+        let backoff = policy.backoff(attempt);
+        shared.life.set_state(InstanceState::Restarting { attempt });
+        shared
+            .life
+            .publish(InstanceEventKind::Restarting { attempt, backoff });
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            command = commands.recv() => {
+                shared.link.send_replace(Link::Down);
+                return Err(command);
+            }
+        }
+        // A shutdown during the handshake drops the start: its child's
+        // group is killed by `Owned`'s drop, and no new child serves.
+        let started = tokio::select! {
+            started = start(&shared.spec, &shared.config) => started,
+            command = commands.recv() => {
+                shared.link.send_replace(Link::Down);
+                return Err(command);
+            }
+        };
+        match started {
+            Ok(started) => {
+                *lock(&shared.pid) = started.child.pid();
+                if shared.life.set_state(InstanceState::Running) {
+                    shared
+                        .link
+                        .send_replace(Link::Up(Arc::clone(&started.connection)));
+                    tracing::info!(plugin = %shared.spec.plugin, attempt, "process plugin restarted");
+                    shared
+                        .life
+                        .publish(InstanceEventKind::Restarted { attempt });
+                }
+                return Ok(started);
+            }
+            Err(error) => {
+                tracing::warn!(plugin = %shared.spec.plugin, attempt, %error, "process plugin restart failed");
+                last_error = Some(error.to_string());
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Stops a serving child: `Shutdown`, then `SIGTERM`, then `SIGKILL` to its
+/// group, each after [`ProcessConfig::stop_timeout`]; reaps it; fails the
+/// calls still in flight with `Stopped`.
+async fn stop_child(shared: &Shared, running: &mut Started) -> Ended {
+    use rustix::process::Signal;
+    shared.link.send_replace(Link::Down);
+    running.connection.send(&ToPlugin::Shutdown);
+    let mut ended = None;
+    for (signal, result) in [
+        (None, Ended::Clean),
+        (Some(Signal::TERM), Ended::Terminated),
+        (Some(Signal::KILL), Ended::Killed),
+    ] {
+        if let Some(signal) = signal {
+            running.child.signal(signal);
+        }
+        if running.child.exited(shared.config.stop_timeout).await {
+            ended = Some(result);
+            break;
+        }
+    }
+    let status = running.child.reap().await;
+    *lock(&shared.pid) = None;
+    // Replies written before the child exited are still routed.
+    let _ = tokio::time::timeout(Duration::from_secs(1), &mut running.reader).await;
+    running.connection.close(Closed::Stopped);
+    match (ended, status) {
+        (Some(Ended::Clean), Ok(status)) if !status.success() => Ended::Unclean {
+            reason: format!("the child exited with {status}"),
+        },
+        (Some(ended), _) => ended,
+        (None, _) => Ended::Killed,
+    }
+}
+
+/// The supervisor's last act: the instance is stopped (unless it failed),
+/// the copy of the executable is removed, and every shutdown waiting is
+/// told how it ended.
+fn finish(
+    shared: &Shared,
+    mut commands: mpsc::UnboundedReceiver<Order>,
+    first: Option<Order>,
+    ended: Ended,
+) {
+    shared.link.send_replace(Link::Down);
+    let _ = std::fs::remove_file(&shared.spec.program);
+    if !matches!(shared.life.state(), InstanceState::Failed { .. })
+        || matches!(first, Some(Order::Shutdown(_)))
+    {
+        finish_shutdown(&shared.life, ended.clone());
+    }
+    commands.close();
+    let mut waiting: Vec<Order> = first.into_iter().collect();
+    while let Ok(command) = commands.try_recv() {
+        waiting.push(command);
+    }
+    for command in waiting {
+        if let Order::Shutdown(reply) = command {
+            let _ = reply.send(ended.clone());
+        }
+    }
+}
+
+/// A loaded process plugin: the handle under a process
+/// [`Instance`](crate::Instance). Cheap to clone; every clone talks to the
+/// same child, and dropping the last one stops it.
 #[derive(Clone)]
 pub struct ProcessPlugin {
     shared: Arc<Shared>,
+    handle: Arc<Handle>,
 }
 
 impl std::fmt::Debug for ProcessPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessPlugin")
             .field("name", &self.shared.spec.plugin)
-            .field("state", &self.state())
+            .field("state", &self.shared.life.state())
             .field("pid", &self.pid())
             .finish_non_exhaustive()
     }
 }
 
 impl ProcessPlugin {
+    pub(crate) fn life(&self) -> &Lifecycle {
+        &self.shared.life
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.shared.spec.plugin
     }
 
-    /// The plugin's version.
-    pub fn version(&self) -> &Version {
-        &self.shared.spec.version
-    }
-
-    /// The capabilities the child reported.
-    pub fn capabilities(&self) -> &[String] {
-        self.shared.hello.get().map_or(&[], |h| &h.capabilities)
-    }
-
-    /// The plugkit-sdk version the child was built with.
-    pub fn sdk_version(&self) -> &str {
-        self.shared.hello.get().map_or("", |h| &h.sdk_version)
-    }
-
-    /// The current child's process id, when one is running.
+    /// The current child's process id, when one is running (to observe it;
+    /// signals go through the instance).
     pub fn pid(&self) -> Option<u32> {
-        lock(&self.shared.connection).as_ref().and_then(|c| c.pid)
+        *lock(&self.shared.pid)
     }
 
-    /// Where the plugin is in its life.
-    pub fn state(&self) -> ProcessState {
-        *lock(&self.shared.state)
+    /// The verified copy of the executable that runs.
+    pub fn program(&self) -> &Path {
+        &self.shared.spec.program
     }
 
-    /// Crash, restart, failure and stop events, for as many subscribers as
-    /// want them (a slow one misses events and is told how many).
-    pub fn events(&self) -> broadcast::Receiver<ProcessEvent> {
-        self.shared.events.subscribe()
+    /// The connection of the current child, waiting (until `deadline`)
+    /// while one is being restarted.
+    async fn connection(
+        &self,
+        method: &str,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Arc<Connection>, CallError> {
+        let mut link = self.shared.link.subscribe();
+        loop {
+            match &*link.borrow_and_update() {
+                Link::Up(connection) => return Ok(Arc::clone(connection)),
+                Link::Down => return Err(self.shared.life.refusal(method)),
+                Link::Restarting => {}
+            }
+            match tokio::time::timeout_at(deadline, link.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.shared.life.refusal(method)),
+                Err(_) => return Err(self.timeout(method, timeout)),
+            }
+        }
     }
 
-    fn connection(&self, method: &str) -> Result<Arc<Connection>, CallError> {
-        lock(&self.shared.connection)
-            .clone()
-            .ok_or_else(|| CallError::Unavailable {
-                plugin: self.shared.spec.plugin.clone(),
+    fn timeout(&self, method: &str, after: Duration) -> CallError {
+        CallError::Timeout {
+            plugin: self.name().to_string(),
+            method: method.to_string(),
+            after,
+        }
+    }
+
+    fn closed_error(&self, method: &str, closed: Option<Closed>) -> CallError {
+        match closed {
+            Some(Closed::Crashed(cause)) => CallError::Crashed {
+                plugin: self.name().to_string(),
                 method: method.to_string(),
-                state: format!("{:?}", self.state()).to_lowercase(),
-            })
+                cause,
+            },
+            Some(Closed::Stopped) | None => match self.shared.life.refusal(method) {
+                CallError::Stopped { .. } | CallError::Failed { .. } => {
+                    self.shared.life.refusal(method)
+                }
+                other => other,
+            },
+        }
     }
 
     /// Sends `message` (built for a fresh id) and waits for its reply.
@@ -800,47 +1163,50 @@ impl ProcessPlugin {
         timeout: Duration,
         message: impl FnOnce(u64) -> ToPlugin,
     ) -> Result<Reply, CallError> {
-        let plugin = &self.shared.spec.plugin;
-        let connection = self.connection(method)?;
+        let _admission = self.shared.life.enter(method)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let connection = self.connection(method, deadline, timeout).await?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let crashed = |reason: String| CallError::Crashed {
-            plugin: plugin.clone(),
-            method: method.to_string(),
-            reason,
-        };
-        let reply = connection.register(id).map_err(crashed)?;
-        let mut frame = Vec::new();
-        if let Err(error) = protocol::encode_frame(&message(id), &mut frame) {
+        let reply = connection
+            .register(id)
+            .map_err(|closed| self.closed_error(method, Some(closed)))?;
+        if !connection.send(&message(id)) {
             connection.forget(id);
-            return Err(CallError::Codec {
-                plugin: plugin.clone(),
-                method: method.to_string(),
-                message: error.to_string(),
-            });
+            return Err(self.closed_error(method, connection.closed()));
         }
-        if connection.frames.send(frame).is_err() {
-            connection.forget(id);
-            return Err(crashed(
-                connection
-                    .closed_reason()
-                    .unwrap_or_else(|| "the connection is closed".into()),
-            ));
-        }
-        match tokio::time::timeout(timeout, reply).await {
+        match tokio::time::timeout_at(deadline, reply).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(crashed(
-                connection
-                    .closed_reason()
-                    .unwrap_or_else(|| "the connection closed".into()),
-            )),
+            Ok(Err(_)) => Err(self.closed_error(method, connection.closed())),
             Err(_) => {
                 connection.forget(id);
-                Err(CallError::Timeout {
-                    plugin: plugin.clone(),
-                    method: method.to_string(),
-                    after: timeout,
-                })
+                Err(self.timeout(method, timeout))
             }
+        }
+    }
+
+    /// A plugin error as a call error; a panic fails the instance and stops
+    /// its child (the panic rule, [`FailureCause::Panicked`]).
+    fn plugin_error(&self, method: &str, error: PluginError) -> CallError {
+        if error.kind() == ErrorKind::Panicked
+            && self.shared.life.fail(FailureCause::Panicked {
+                method: method.to_string(),
+                message: error.message().to_string(),
+            })
+        {
+            let _ = self.handle.commands.send(Order::Stop);
+        }
+        CallError::Plugin {
+            plugin: self.name().to_string(),
+            method: method.to_string(),
+            error,
+        }
+    }
+
+    fn unexpected(&self, method: &str) -> CallError {
+        CallError::Codec {
+            plugin: self.name().to_string(),
+            method: method.to_string(),
+            message: "the plugin answered with a reply of another kind".to_string(),
         }
     }
 
@@ -865,17 +1231,8 @@ impl ProcessPlugin {
             })
             .await?;
         match reply {
-            Reply::Call(Ok(bytes)) => Ok(bytes),
-            Reply::Call(Err(error)) => Err(CallError::Plugin {
-                plugin: self.shared.spec.plugin.clone(),
-                method: method.to_string(),
-                error: PluginError::from(error),
-            }),
-            Reply::Health(..) => Err(CallError::Codec {
-                plugin: self.shared.spec.plugin.clone(),
-                method: method.to_string(),
-                message: "a health answer came for a call".to_string(),
-            }),
+            Reply::Call(result) => result.map_err(|error| self.plugin_error(method, error)),
+            _ => Err(self.unexpected(method)),
         }
     }
 
@@ -885,14 +1242,48 @@ impl ProcessPlugin {
         method: &str,
         request: &Req,
     ) -> Result<Resp, CallError> {
-        let codec = |message: String| CallError::Codec {
-            plugin: self.shared.spec.plugin.clone(),
-            method: method.to_string(),
-            message,
-        };
-        let request = plugkit_sdk::encode(request).map_err(|e| codec(e.to_string()))?;
+        let request = crate::error::encode_request(self.name(), method, request)?;
         let reply = self.call(method, &request).await?;
-        plugkit_sdk::decode(&reply).map_err(|e| codec(format!("cannot decode the reply: {e}")))
+        crate::error::decode_reply(self.name(), method, &reply)
+    }
+
+    /// Calls the typed method `method` with a JSON request; returns the
+    /// JSON reply.
+    pub async fn call_json(
+        &self,
+        method: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        let payload = crate::error::encode_json(self.name(), method, request)?;
+        let reply = self
+            .request(method, self.shared.config.call_timeout, |id| {
+                ToPlugin::CallJson {
+                    id,
+                    method: method.to_string(),
+                    payload,
+                }
+            })
+            .await?;
+        match reply {
+            Reply::Call(result) => {
+                let bytes = result.map_err(|error| self.plugin_error(method, error))?;
+                crate::error::decode_json(self.name(), method, &bytes)
+            }
+            _ => Err(self.unexpected(method)),
+        }
+    }
+
+    /// The plugin's typed methods.
+    pub async fn methods(&self) -> Result<Vec<MethodInfo>, CallError> {
+        let reply = self
+            .request("methods", self.shared.config.call_timeout, |id| {
+                ToPlugin::Methods { id }
+            })
+            .await?;
+        match reply {
+            Reply::Methods(methods) => Ok(methods),
+            _ => Err(self.unexpected("methods")),
+        }
     }
 
     /// Asks the child for its health (with the default call timeout).
@@ -903,51 +1294,36 @@ impl ProcessPlugin {
             })
             .await?;
         match reply {
-            Reply::Health(0, _) => Ok(Health::Healthy),
-            Reply::Health(1, message) => Ok(Health::Degraded(message)),
-            Reply::Health(_, message) => Ok(Health::Unhealthy(message)),
-            Reply::Call(_) => Err(CallError::Codec {
-                plugin: self.shared.spec.plugin.clone(),
-                method: "health".to_string(),
-                message: "a call answer came for a health check".to_string(),
-            }),
+            Reply::Health(result) => result.map_err(|error| self.plugin_error("health", error)),
+            _ => Err(self.unexpected("health")),
         }
     }
 
-    /// Shuts the child down: `Shutdown`, then up to the grace period for it
-    /// to finish its calls and exit, then `SIGTERM`, then `SIGKILL`. Returns
-    /// how it ended.
-    pub async fn shutdown(&self) -> String {
-        self.shared.stopping.store(true, Ordering::Release);
-        let Some(connection) = lock(&self.shared.connection).take() else {
-            *lock(&self.shared.state) = ProcessState::Stopped;
-            return "not running".to_string();
+    /// Shuts the plugin down: no new calls, up to `grace` for the calls in
+    /// flight, then the child is stopped (`Shutdown`, `SIGTERM`, `SIGKILL`;
+    /// calls still in flight then fail with [`CallError::Stopped`]).
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
+        if begin_shutdown(&self.shared.life).is_none() {
+            return ShutdownOutcome {
+                abandoned_calls: 0,
+                ended: Ended::AlreadyStopped,
+            };
+        }
+        let drained = self.shared.life.drain(grace).await;
+        let abandoned_calls = if drained {
+            0
+        } else {
+            self.shared.life.in_flight()
         };
-        let grace = self.shared.config.shutdown_grace;
-        let mut frame = Vec::new();
-        if protocol::encode_frame(&ToPlugin::Shutdown, &mut frame).is_ok() {
-            let _ = connection.frames.send(frame);
+        let (reply, ended) = oneshot::channel();
+        let ended = if self.handle.commands.send(Order::Shutdown(reply)).is_ok() {
+            ended.await.unwrap_or(Ended::AlreadyStopped)
+        } else {
+            Ended::AlreadyStopped
+        };
+        ShutdownOutcome {
+            abandoned_calls,
+            ended,
         }
-        let mut exited = connection.exited.clone();
-        for signal in [
-            None,
-            Some(rustix::process::Signal::TERM),
-            Some(rustix::process::Signal::KILL),
-        ] {
-            if let (Some(signal), Some(pid)) = (
-                signal,
-                connection
-                    .pid
-                    .and_then(|p| rustix::process::Pid::from_raw(p as i32)),
-            ) {
-                let _ = rustix::process::kill_process(pid, signal);
-            }
-            if let Ok(Ok(status)) =
-                tokio::time::timeout(grace, exited.wait_for(Option::is_some)).await
-            {
-                return status.clone().unwrap_or_default();
-            }
-        }
-        "did not exit after SIGKILL".to_string()
     }
 }

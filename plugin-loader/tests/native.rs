@@ -1,16 +1,20 @@
-//! The native loader against real libraries: the example plugins and the
-//! failure fixtures of `examples/fixtures/`, built by the test itself.
+//! The native transport against real libraries, through [`Instance`]: the
+//! example plugins and the failure fixtures of `examples/fixtures/`, built
+//! by the test itself.
 
 mod support;
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use plugin_loader::{CallError, LoadError};
+use plugin_loader::{
+    CallError, Ended, FailureCause, Instance, InstanceEventKind, InstanceState, LoadError,
+    ProcessConfig,
+};
 use plugkit_example_interface::{GetRequest, GreetReply, GreetRequest, SetRequest};
 use plugkit_sdk::{ErrorKind, Health};
 use support::{libraries, load_native, loader, stage};
 
-fn greet(plugin: &plugin_loader::NativePlugin, name: &str) -> GreetReply {
+async fn greet(plugin: &Instance, name: &str) -> GreetReply {
     plugin
         .call_typed(
             "greet",
@@ -18,17 +22,29 @@ fn greet(plugin: &plugin_loader::NativePlugin, name: &str) -> GreetReply {
                 name: name.to_string(),
             },
         )
+        .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[test]
-fn loads_a_plugin_and_calls_it_typed_and_raw() {
-    let store =
-        load_native("kv-store-native", "kv-store", "1.4.1", "").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.name(), "kv-store");
-    assert_eq!(store.version().to_string(), "1.4.1");
-    assert_eq!(store.capabilities(), ["kv:get", "kv:set"]);
-    assert_eq!(store.sdk_version(), plugkit_sdk::SDK_VERSION);
+async fn load(staged: &support::Staged) -> Result<Instance, LoadError> {
+    let (loader, _cache) = loader(ProcessConfig::default());
+    loader.load(&staged.manifest(), staged.path()).await
+}
+
+#[tokio::test]
+async fn loads_a_plugin_and_calls_it_typed_and_raw() {
+    let store = load_native("kv-store-native", "kv-store", "1.4.1", "")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let info = store.info();
+    assert_eq!(
+        (info.name.as_str(), info.version.to_string()),
+        ("kv-store", "1.4.1".into())
+    );
+    assert_eq!(info.capabilities, ["kv:get", "kv:set"]);
+    assert_eq!(info.sdk_version, plugkit_sdk::SDK_VERSION);
+    assert_eq!(info.transport, plugin_manifest::Transport::Native);
+    assert_eq!(store.state(), InstanceState::Running);
 
     let previous: Option<String> = store
         .call_typed(
@@ -38,6 +54,7 @@ fn loads_a_plugin_and_calls_it_typed_and_raw() {
                 value: "v".into(),
             },
         )
+        .await
         .expect("set");
     assert_eq!(previous, None);
     let raw = store
@@ -45,17 +62,70 @@ fn loads_a_plugin_and_calls_it_typed_and_raw() {
             "get",
             &plugkit_sdk::encode(&GetRequest { key: "k".into() }).expect("encode"),
         )
+        .await
         .expect("raw call");
     assert_eq!(
         plugkit_sdk::decode::<Option<String>>(&raw).expect("decode"),
         Some("v".into())
     );
-    assert_eq!(store.health(), Ok(Health::Healthy));
-    assert_eq!(store.shutdown(), Ok(()));
+    assert_eq!(store.health().await, Ok(Health::Healthy));
+    let outcome = store.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((outcome.abandoned_calls, outcome.ended), (0, Ended::Clean));
+    assert_eq!(store.state(), InstanceState::Stopped);
 }
 
-#[test]
-fn the_manifests_metadata_is_the_plugins_config() {
+#[tokio::test]
+async fn typed_methods_answer_json_and_list_themselves() {
+    let greeter = load_native("greeter-native", "greeter", "1.0.0", "")
+        .await
+        .expect("loads");
+    let reply = greeter
+        .call_json("greet", &serde_json::json!({"name": "Ada"}))
+        .await
+        .expect("JSON call");
+    assert_eq!(
+        reply,
+        serde_json::json!({"text": "hello, Ada", "version": "1.0.0"})
+    );
+    let error = greeter
+        .call_json("greet", &serde_json::json!({"nom": "Ada"}))
+        .await
+        .expect_err("a request of the wrong shape");
+    assert!(
+        matches!(&error, CallError::Plugin { error, .. } if error.kind() == ErrorKind::BadRequest),
+        "{error}"
+    );
+    let methods = greeter.methods().await.expect("methods");
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].name, "greet");
+    assert!(
+        methods[0].request.ends_with("GreetRequest"),
+        "{:?}",
+        methods[0]
+    );
+    assert!(
+        methods[0].response.ends_with("GreetReply"),
+        "{:?}",
+        methods[0]
+    );
+
+    // A plugin with no typed methods says so.
+    let panicky = load_native("fixture-panicky", "panicky", "1.0.0", "")
+        .await
+        .expect("loads");
+    assert_eq!(panicky.methods().await, Ok(Vec::new()));
+    let error = panicky
+        .call_json("echo", &serde_json::json!(1))
+        .await
+        .expect_err("no typed methods");
+    assert!(
+        error.to_string().contains("registers no typed methods"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_manifests_metadata_is_the_plugins_config() {
     let extra = "metadata:\n  greeting: howdy\n";
     let staged = stage(
         &libraries().path("greeter-native"),
@@ -63,21 +133,12 @@ fn the_manifests_metadata_is_the_plugins_config() {
         "1.0.0",
         extra,
     );
-    let (loader, _cache) = loader();
-    let greeter = loader
-        .load(&staged.manifest(), staged.path())
-        .expect("loads");
-    assert_eq!(
-        greeter
-            .call_typed::<_, GreetReply>("greet", &GreetRequest { name: "Ada".into() })
-            .expect("greet")
-            .text,
-        "howdy, Ada"
-    );
+    let greeter = load(&staged).await.expect("loads");
+    assert_eq!(greet(&greeter, "Ada").await.text, "howdy, Ada");
 }
 
-#[test]
-fn version_one_and_two_run_side_by_side() {
+#[tokio::test]
+async fn version_one_and_two_run_side_by_side() {
     let v1 = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
     let v2 = stage(
         &libraries().path("greeter-native-v2"),
@@ -85,36 +146,36 @@ fn version_one_and_two_run_side_by_side() {
         "2.0.0",
         "",
     );
-    let (loader, _cache) = loader();
-    let one = loader.load(&v1.manifest(), v1.path()).expect("v1 loads");
+    let one = load(&v1).await.expect("v1 loads");
     assert_eq!(
-        greet(&one, "Ada"),
+        greet(&one, "Ada").await,
         GreetReply {
             text: "hello, Ada".into(),
             version: "1.0.0".into()
         }
     );
-    let two = loader.load(&v2.manifest(), v2.path()).expect("v2 loads");
+    let two = load(&v2).await.expect("v2 loads");
     assert_eq!(
-        greet(&two, "Ada"),
+        greet(&two, "Ada").await,
         GreetReply {
             text: "hi, Ada".into(),
             version: "2.0.0".into()
         }
     );
     assert_eq!(
-        greet(&one, "Bob").text,
+        greet(&one, "Bob").await.text,
         "hello, Bob",
         "v1 still runs v1's code"
     );
 }
 
-#[test]
-fn a_library_rebuilt_in_place_is_loaded_anew() {
+#[tokio::test]
+async fn a_library_rebuilt_in_place_is_loaded_anew() {
     let staged = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
-    let (loader, _cache) = loader();
+    let (loader, _cache) = loader(ProcessConfig::default());
     let before = loader
         .load(&staged.manifest(), staged.path())
+        .await
         .expect("v1 loads");
     // "Rebuild" in place: new bytes at the same path, manifest bumped.
     std::fs::copy(
@@ -131,23 +192,21 @@ fn a_library_rebuilt_in_place_is_loaded_anew() {
     .expect("write");
     let after = loader
         .load(&staged.manifest(), staged.path())
+        .await
         .expect("v2 loads");
-    assert_eq!(greet(&after, "Ada").text, "hi, Ada");
-    assert_eq!(greet(&before, "Ada").text, "hello, Ada");
+    assert_eq!(greet(&after, "Ada").await.text, "hi, Ada");
+    assert_eq!(greet(&before, "Ada").await.text, "hello, Ada");
 }
 
-#[test]
-fn reloading_the_same_bytes_gives_a_fresh_instance() {
+#[tokio::test]
+async fn reloading_the_same_bytes_gives_a_fresh_instance() {
     let staged = stage(
         &libraries().path("kv-store-native"),
         "kv-store",
         "1.4.1",
         "",
     );
-    let (loader, _cache) = loader();
-    let first = loader
-        .load(&staged.manifest(), staged.path())
-        .expect("loads");
+    let first = load(&staged).await.expect("loads");
     let _: Option<String> = first
         .call_typed(
             "set",
@@ -156,12 +215,12 @@ fn reloading_the_same_bytes_gives_a_fresh_instance() {
                 value: "1".into(),
             },
         )
+        .await
         .expect("set");
-    let second = loader
-        .load(&staged.manifest(), staged.path())
-        .expect("loads again");
+    let second = load(&staged).await.expect("loads again");
     let value: Option<String> = second
         .call_typed("get", &GetRequest { key: "k".into() })
+        .await
         .expect("get");
     assert_eq!(
         value, None,
@@ -169,85 +228,54 @@ fn reloading_the_same_bytes_gives_a_fresh_instance() {
     );
 }
 
-#[test]
-fn the_cache_directory_does_not_grow() {
+#[tokio::test]
+async fn the_cache_directory_does_not_grow() {
     let staged = stage(
         &libraries().path("kv-store-native"),
         "kv-store",
         "1.4.1",
         "",
     );
-    let (loader, cache) = loader();
+    let (loader, cache) = loader(ProcessConfig::default());
     for _ in 0..5 {
         loader
             .load(&staged.manifest(), staged.path())
+            .await
             .expect("loads");
     }
     let left = std::fs::read_dir(cache.path()).expect("list cache").count();
     assert_eq!(left, 0, "cache copies are removed once opened");
 }
 
-#[test]
-fn checksum_is_verified_before_loading() {
+#[tokio::test]
+async fn checksum_is_verified_before_loading() {
     let library = libraries().path("kv-store-native");
     let bytes = std::fs::read(&library).expect("read library");
-    let good = format!("checksum: sha256:{}\n", reference_sha256(&bytes));
+    let good = format!("checksum: sha256:{}\n", support::reference_sha256(&bytes));
     let staged = stage(&library, "kv-store", "1.4.1", &good);
-    let (loader, _cache) = loader();
-    loader
-        .load(&staged.manifest(), staged.path())
-        .expect("matching checksum loads");
+    load(&staged).await.expect("matching checksum loads");
 
     let bad = format!("checksum: sha256:{}\n", "0".repeat(64));
     let staged = stage(&library, "kv-store", "1.4.1", &bad);
-    let error = loader
-        .load(&staged.manifest(), staged.path())
-        .expect_err("mismatch refused");
+    let error = load(&staged).await.expect_err("mismatch refused");
     assert!(
         matches!(error, LoadError::ChecksumMismatch { .. }),
         "{error}"
     );
 }
 
-/// The digest from `sha256sum`, not from the crate the loader uses, so the
-/// check is not circular.
-fn reference_sha256(bytes: &[u8]) -> String {
-    {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("sha256sum")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("sha256sum starts");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(bytes)
-            .expect("write");
-        let output = child.wait_with_output().expect("sha256sum runs");
-        String::from_utf8(output.stdout).expect("UTF-8")[..64].to_string()
-    }
-}
-
-#[test]
-fn each_bad_library_fails_with_its_own_error() {
-    let (loader, _cache) = loader();
+#[tokio::test]
+async fn each_bad_library_fails_with_its_own_error() {
     let libs = libraries();
-    let load = |library: &std::path::Path, name: &str, version: &str| {
-        let staged = stage(library, name, version, "");
-        loader
-            .load(&staged.manifest(), staged.path())
-            .expect_err("must be refused")
+    let load_bad = |library: std::path::PathBuf, name: &'static str, version: &'static str| async move {
+        let staged = stage(&library, name, version, "");
+        load(&staged).await.expect_err("must be refused")
     };
 
     let missing = {
         let staged = stage(&libs.path("kv-store-native"), "kv-store", "1.4.1", "");
         std::fs::remove_file(staged.path().join("lib.so")).expect("remove");
-        loader
-            .load(&staged.manifest(), staged.path())
-            .expect_err("missing file")
+        load(&staged).await.expect_err("missing file")
     };
     assert!(
         matches!(missing, LoadError::ReadArtifact { .. }),
@@ -256,45 +284,44 @@ fn each_bad_library_fails_with_its_own_error() {
 
     let garbage = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(garbage.path(), b"this is not an ELF file\n").expect("write");
-    let error = load(garbage.path(), "kv-store", "1.4.1");
+    let error = load_bad(garbage.path().to_path_buf(), "kv-store", "1.4.1").await;
     assert!(matches!(error, LoadError::NotALibrary { .. }), "{error}");
 
     let truncated = tempfile::NamedTempFile::new().expect("temp file");
     let bytes = std::fs::read(libs.path("kv-store-native")).expect("read");
     std::fs::write(truncated.path(), &bytes[..bytes.len() / 3]).expect("write");
-    let error = load(truncated.path(), "kv-store", "1.4.1");
+    let error = load_bad(truncated.path().to_path_buf(), "kv-store", "1.4.1").await;
     assert!(matches!(error, LoadError::NotALibrary { .. }), "{error}");
 
-    let error = load(&libs.path("fixture-not-a-plugin"), "not-a-plugin", "0.1.0");
+    let error = load_bad(libs.path("fixture-not-a-plugin"), "not-a-plugin", "0.1.0").await;
     assert!(matches!(error, LoadError::NotAPlugin { .. }), "{error}");
 
-    let error = load(&libs.path("fixture-wrong-abi"), "wrong-abi", "0.1.0");
+    let error = load_bad(libs.path("fixture-wrong-abi"), "wrong-abi", "0.1.0").await;
     assert!(
         matches!(error, LoadError::IncompatibleAbi { .. }),
         "{error}"
     );
 
-    let error = load(&libs.path("fixture-future-sdk"), "future-sdk", "0.1.0");
+    let error = load_bad(libs.path("fixture-future-sdk"), "future-sdk", "0.1.0").await;
     assert!(
         matches!(error, LoadError::IncompatibleSdk { ref found, .. } if found == "9.0.0"),
         "{error}"
     );
 
-    let error = load(&libs.path("greeter-native"), "greeter", "1.0.1");
+    let error = load_bad(libs.path("greeter-native"), "greeter", "1.0.1").await;
     assert!(
         matches!(error, LoadError::IdentityMismatch { .. }),
         "{error}"
     );
-    let error = load(&libs.path("greeter-native"), "welcomer", "1.0.0");
+    let error = load_bad(libs.path("greeter-native"), "welcomer", "1.0.0").await;
     assert!(
         matches!(error, LoadError::IdentityMismatch { .. }),
         "{error}"
     );
 }
 
-#[test]
-fn load_errors_read_well() {
-    let (loader, _cache) = loader();
+#[tokio::test]
+async fn load_errors_read_well() {
     let libs = libraries();
     let mut lines = Vec::new();
     for (package, name, version) in [
@@ -304,20 +331,24 @@ fn load_errors_read_well() {
         ("greeter-native", "greeter", "1.0.1"),
     ] {
         let staged = stage(&libs.path(package), name, version, "");
-        let error = loader
-            .load(&staged.manifest(), staged.path())
-            .expect_err("refused");
+        let error = load(&staged).await.expect_err("refused");
         let shown = staged.path().display().to_string();
         lines.push(error.to_string().replace(&shown, "<plugin-dir>"));
     }
     insta::assert_snapshot!(lines.join("\n"));
 }
 
-#[test]
-fn a_panic_in_call_is_an_error_and_marks_the_plugin_failed() {
-    let plugin = load_native("fixture-panicky", "panicky", "1.0.0", "").expect("loads");
-    assert_eq!(plugin.call("echo", b"ping").expect("echo"), b"ping");
-    let error = plugin.call("panic", b"").expect_err("panic is an error");
+#[tokio::test]
+async fn a_panic_in_call_fails_the_instance() {
+    let plugin = load_native("fixture-panicky", "panicky", "1.0.0", "")
+        .await
+        .expect("loads");
+    let mut events = plugin.events();
+    assert_eq!(plugin.call("echo", b"ping").await.expect("echo"), b"ping");
+    let error = plugin
+        .call("panic", b"")
+        .await
+        .expect_err("panic is an error");
     match &error {
         CallError::Plugin {
             plugin,
@@ -330,27 +361,44 @@ fn a_panic_in_call_is_an_error_and_marks_the_plugin_failed() {
         }
         other => panic!("unexpected {other}"),
     }
-    assert!(plugin.is_failed());
+    assert!(matches!(
+        plugin.state(),
+        InstanceState::Failed {
+            cause: FailureCause::Panicked { .. }
+        }
+    ));
+    let event = events.recv().await.expect("event");
+    assert!(
+        matches!(event.kind, InstanceEventKind::Failed { .. }),
+        "{event:?}"
+    );
     let refused = plugin
         .call("echo", b"ping")
-        .expect_err("failed plugins refuse calls");
+        .await
+        .expect_err("failed instances refuse calls");
     assert!(matches!(refused, CallError::Failed { .. }), "{refused}");
+    assert!(
+        refused.to_string().contains("panicked in panic"),
+        "{refused}"
+    );
 }
 
-#[test]
-fn a_panic_in_init_fails_the_load() {
+#[tokio::test]
+async fn a_panic_in_init_fails_the_load() {
     let error = load_native(
         "fixture-panicky",
         "panicky",
         "1.0.0",
         "metadata:\n  panic_in_init: true\n",
     )
+    .await
     .expect_err("init panics");
     match &error {
         LoadError::Init {
             plugin,
             stage,
             error,
+            ..
         } => {
             assert_eq!((plugin.as_str(), *stage), ("panicky", "init"));
             assert_eq!(error.kind(), ErrorKind::Panicked);
@@ -359,31 +407,35 @@ fn a_panic_in_init_fails_the_load() {
     }
 }
 
-#[test]
-fn a_panic_in_health_is_an_error_and_marks_the_plugin_failed() {
+#[tokio::test]
+async fn a_panic_in_health_fails_the_instance() {
     let plugin = load_native(
         "fixture-panicky",
         "panicky",
         "1.0.0",
         "metadata:\n  panic_in_health: true\n",
     )
+    .await
     .expect("loads");
-    let error = plugin.health().expect_err("health panics");
+    let error = plugin.health().await.expect_err("health panics");
     assert!(
         error
             .to_string()
             .contains("panicky: health: panicked in health"),
         "{error}"
     );
-    assert!(plugin.is_failed());
+    assert!(matches!(plugin.state(), InstanceState::Failed { .. }));
 }
 
-#[test]
-fn many_threads_call_one_plugin_at_once() {
-    let store = Arc::new(load_native("kv-store-native", "kv-store", "1.4.1", "").expect("loads"));
+#[tokio::test]
+async fn many_threads_call_one_plugin_at_once() {
+    let store = load_native("kv-store-native", "kv-store", "1.4.1", "")
+        .await
+        .expect("loads");
+    let handle = store.as_native().expect("native").clone();
     let threads: Vec<_> = (0..8)
         .map(|t| {
-            let store = Arc::clone(&store);
+            let store = handle.clone();
             std::thread::spawn(move || {
                 for i in 0..500 {
                     let key = format!("{t}-{i}");
@@ -407,10 +459,12 @@ fn many_threads_call_one_plugin_at_once() {
     for thread in threads {
         thread.join().expect("no thread panicked");
     }
+    assert_eq!(store.stats().calls, 8 * 500 * 2);
+    assert_eq!(store.stats().in_flight, 0);
 }
 
-#[test]
-fn other_transports_are_refused() {
+#[tokio::test]
+async fn other_transports_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = plugin_manifest::parse(
         b"name: remote\nversion: 1.0.0\ntransport: grpc\nendpoint: localhost:9\n",
@@ -418,9 +472,222 @@ fn other_transports_are_refused() {
     )
     .expect("valid")
     .manifest;
-    let (loader, _cache) = loader();
+    let (loader, _cache) = loader(ProcessConfig::default());
     let error = loader
         .load(&manifest, dir.path())
-        .expect_err("grpc is not native");
-    assert!(matches!(error, LoadError::WrongTransport { .. }), "{error}");
+        .await
+        .expect_err("grpc is not supported yet");
+    assert!(
+        matches!(
+            error,
+            LoadError::UnsupportedTransport {
+                transport: plugin_manifest::Transport::Grpc,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// A native instance whose plugin records each `shutdown` in a file.
+async fn recording(record: &std::path::Path) -> Instance {
+    let extra = format!("metadata:\n  shutdown_record: {}\n", record.display());
+    load_native("fixture-panicky", "panicky", "1.0.0", &extra)
+        .await
+        .expect("loads")
+}
+
+fn records(record: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn shutdown_drains_native_calls_and_runs_the_plugins_shutdown_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (record, release) = (dir.path().join("record"), dir.path().join("release"));
+    let plugin = recording(&record).await;
+    let handle = plugin.as_native().expect("native").clone();
+    let release_bytes = release.display().to_string().into_bytes();
+    let busy = std::thread::spawn(move || handle.call("wait_for_file", &release_bytes));
+    support::eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+
+    let mut events = plugin.events();
+    let shutting_down = tokio::spawn({
+        let plugin = plugin.clone();
+        async move { plugin.shutdown(Duration::from_secs(60)).await }
+    });
+    let draining = events.recv().await.expect("event");
+    assert_eq!(draining.kind, InstanceEventKind::Draining { in_flight: 1 });
+    // Later calls fail at once; the plugin's shutdown has not run.
+    let refused = plugin.call("echo", b"x").await.expect_err("draining");
+    assert!(
+        matches!(
+            refused,
+            CallError::Stopped {
+                state: "draining",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(records(&record).is_empty(), "shutdown ran during a call");
+
+    std::fs::write(&release, b"").expect("release the call");
+    assert_eq!(
+        busy.join().expect("thread").expect("the call finishes"),
+        b"released"
+    );
+    let outcome = shutting_down.await.expect("task");
+    assert_eq!((outcome.abandoned_calls, outcome.ended), (0, Ended::Clean));
+    assert_eq!(records(&record), ["shutdown with 0 call(s) running"]);
+
+    let again = plugin.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(again.ended, Ended::AlreadyStopped);
+    let refused = plugin.call("echo", b"x").await.expect_err("stopped");
+    assert!(
+        matches!(
+            refused,
+            CallError::Stopped {
+                state: "stopped",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    drop(plugin);
+    assert_eq!(records(&record).len(), 1, "the plugin's shutdown runs once");
+}
+
+#[tokio::test]
+async fn a_native_call_that_outlives_the_grace_defers_the_plugins_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (record, release) = (dir.path().join("record"), dir.path().join("release"));
+    let plugin = recording(&record).await;
+    let handle = plugin.as_native().expect("native").clone();
+    let release_bytes = release.display().to_string().into_bytes();
+    let busy = std::thread::spawn(move || handle.call("wait_for_file", &release_bytes));
+    support::eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+
+    let mut events = plugin.events();
+    let outcome = plugin.shutdown(Duration::from_millis(1)).await;
+    assert_eq!(
+        (outcome.abandoned_calls, outcome.ended),
+        (1, Ended::Deferred)
+    );
+    assert!(records(&record).is_empty(), "shutdown ran during a call");
+    assert_eq!(plugin.state(), InstanceState::Draining);
+
+    std::fs::write(&release, b"").expect("release the call");
+    assert_eq!(
+        busy.join().expect("thread").expect("the call finishes"),
+        b"released"
+    );
+    assert_eq!(records(&record), ["shutdown with 0 call(s) running"]);
+    assert_eq!(plugin.state(), InstanceState::Stopped);
+    let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            InstanceEventKind::Draining { in_flight: 1 },
+            InstanceEventKind::Stopped {
+                ended: Ended::Clean
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_runs_the_plugins_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = dir.path().join("record");
+    let plugin = recording(&record).await;
+    let clone = plugin.clone();
+    drop(plugin);
+    assert!(records(&record).is_empty(), "a clone is still alive");
+    drop(clone);
+    assert_eq!(records(&record), ["shutdown with 0 call(s) running"]);
+}
+
+#[tokio::test]
+async fn a_relative_plugin_directory_loads() {
+    let staged = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
+    let relative = support::relative_to_cwd(staged.path());
+    let (loader, _cache) = loader(ProcessConfig::default());
+    let greeter = loader
+        .load(&staged.manifest(), &relative)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", relative.display()));
+    assert_eq!(greet(&greeter, "Ada").await.text, "hello, Ada");
+}
+
+#[tokio::test]
+async fn an_artifact_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let staged = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
+    let artifact = staged.path().join("lib.so");
+    let (loader, _cache) = loader(ProcessConfig::default());
+    let small = plugin_loader::Loader::new(loader.config().clone().with_max_artifact_size(1024));
+    let error = small
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(error, LoadError::ArtifactTooLarge { limit: 1024, .. }),
+        "{error}"
+    );
+
+    std::fs::remove_file(&artifact).expect("remove");
+    std::os::unix::fs::symlink("/dev/zero", &artifact).expect("symlink");
+    let error = loader
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("a device");
+    assert!(
+        matches!(
+            error,
+            LoadError::NotAFile {
+                kind: "a device",
+                ..
+            }
+        ),
+        "{error}"
+    );
+
+    std::fs::remove_file(&artifact).expect("remove");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&artifact)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let error = loader
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("a FIFO, refused without blocking on open");
+    assert!(
+        matches!(error, LoadError::NotAFile { kind: "a FIFO", .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_cache_directory_that_is_a_file_is_named_as_such() {
+    let staged = stage(&libraries().path("greeter-native"), "greeter", "1.0.0", "");
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let loader = plugin_loader::Loader::new(
+        plugin_loader::LoaderConfig::default().with_cache_dir(file.path()),
+    );
+    let error = loader
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("cache is a file");
+    let text = error
+        .to_string()
+        .replace(&file.path().display().to_string(), "<cache>")
+        .replace(&staged.path().display().to_string(), "<plugin-dir>");
+    insta::assert_snapshot!(text, @"plugin greeter: cannot copy <plugin-dir>/lib.so into the cache directory <cache>: it exists and is a regular file, not a directory");
 }

@@ -6,7 +6,9 @@
 //! The layout of every type here is recorded in the library and checked by
 //! abi_stable when the host loads it, and the root module carries this SDK's
 //! version: a library built against an SDK with another major version (or,
-//! before 1.0, another minor version) is refused before any of its code runs.
+//! before 1.0, another minor version) is refused before any of its code runs
+//! (the [compatibility policy](crate#compatibility) says which changes bump
+//! which number).
 //!
 //! A call borrows the method name and the request (`RStr`, `RSlice`) and
 //! writes into a response buffer the host lends (`&mut RVec<u8>`), so a call
@@ -19,7 +21,7 @@ use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings
 
 #[cfg(doc)]
 use crate::plugin::LogSink;
-use crate::plugin::{ErrorKind, PluginError};
+use crate::plugin::{ErrorKind, Health, MethodInfo, PluginError};
 
 /// What `info` returns across the ABI.
 #[repr(C)]
@@ -37,43 +39,21 @@ pub struct FfiInfo {
     pub encoding: RString,
 }
 
-/// [`ErrorKind`] across the ABI.
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FfiErrorKind {
-    /// See [`ErrorKind::UnknownMethod`].
-    UnknownMethod,
-    /// See [`ErrorKind::BadRequest`].
-    BadRequest,
-    /// See [`ErrorKind::Failed`].
-    Failed,
-    /// See [`ErrorKind::Panicked`].
-    Panicked,
-    /// See [`ErrorKind::NotInitialized`].
-    NotInitialized,
-}
-
-/// A [`PluginError`] across the ABI.
+/// A [`PluginError`] across the ABI. The kind is the SDK's own
+/// [`ErrorKind`] (its layout is part of the checked root module).
 #[repr(C)]
 #[derive(StableAbi, Debug)]
 pub struct FfiError {
     /// What kind of failure.
-    pub kind: FfiErrorKind,
+    pub kind: ErrorKind,
     /// The message.
     pub message: RString,
 }
 
 impl From<PluginError> for FfiError {
     fn from(error: PluginError) -> Self {
-        let kind = match error.kind() {
-            ErrorKind::UnknownMethod => FfiErrorKind::UnknownMethod,
-            ErrorKind::BadRequest => FfiErrorKind::BadRequest,
-            ErrorKind::Failed => FfiErrorKind::Failed,
-            ErrorKind::Panicked => FfiErrorKind::Panicked,
-            ErrorKind::NotInitialized => FfiErrorKind::NotInitialized,
-        };
         FfiError {
-            kind,
+            kind: error.kind(),
             message: RString::from(error.message()),
         }
     }
@@ -81,25 +61,89 @@ impl From<PluginError> for FfiError {
 
 impl From<FfiError> for PluginError {
     fn from(error: FfiError) -> Self {
-        let kind = match error.kind {
-            FfiErrorKind::UnknownMethod => ErrorKind::UnknownMethod,
-            FfiErrorKind::BadRequest => ErrorKind::BadRequest,
-            FfiErrorKind::Failed => ErrorKind::Failed,
-            FfiErrorKind::Panicked => ErrorKind::Panicked,
-            FfiErrorKind::NotInitialized => ErrorKind::NotInitialized,
-        };
-        PluginError::new(kind, error.message.into_string())
+        PluginError::new(error.kind, error.message.into_string())
     }
 }
 
-/// Health across the ABI: `status` 0 healthy, 1 degraded, 2 unhealthy.
+/// Whether a plugin is healthy, across the ABI.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FfiHealthStatus {
+    /// [`Health::Healthy`].
+    Healthy,
+    /// [`Health::Degraded`].
+    Degraded,
+    /// [`Health::Unhealthy`].
+    Unhealthy,
+}
+
+/// A [`Health`] across the ABI; the one place where it is encoded and
+/// decoded for the native transport (the process protocol carries
+/// [`Health`] itself).
 #[repr(C)]
 #[derive(StableAbi, Debug)]
 pub struct FfiHealth {
-    /// 0 healthy, 1 degraded, 2 unhealthy.
-    pub status: u8,
+    /// How the plugin is.
+    pub status: FfiHealthStatus,
     /// Why, for degraded and unhealthy.
     pub message: RString,
+}
+
+impl From<Health> for FfiHealth {
+    fn from(health: Health) -> Self {
+        let (status, message) = match health {
+            Health::Healthy => (FfiHealthStatus::Healthy, String::new()),
+            Health::Degraded(why) => (FfiHealthStatus::Degraded, why),
+            Health::Unhealthy(why) => (FfiHealthStatus::Unhealthy, why),
+        };
+        FfiHealth {
+            status,
+            message: RString::from(message),
+        }
+    }
+}
+
+impl From<FfiHealth> for Health {
+    fn from(health: FfiHealth) -> Self {
+        let message = health.message.into_string();
+        match health.status {
+            FfiHealthStatus::Healthy => Health::Healthy,
+            FfiHealthStatus::Degraded => Health::Degraded(message),
+            FfiHealthStatus::Unhealthy => Health::Unhealthy(message),
+        }
+    }
+}
+
+/// A [`MethodInfo`] across the ABI.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct FfiMethod {
+    /// The method's name.
+    pub name: RString,
+    /// Its request type.
+    pub request: RString,
+    /// Its reply type.
+    pub response: RString,
+}
+
+impl From<&MethodInfo> for FfiMethod {
+    fn from(info: &MethodInfo) -> Self {
+        FfiMethod {
+            name: RString::from(info.name.as_str()),
+            request: RString::from(info.request.as_str()),
+            response: RString::from(info.response.as_str()),
+        }
+    }
+}
+
+impl From<FfiMethod> for MethodInfo {
+    fn from(method: FfiMethod) -> Self {
+        MethodInfo::new(
+            method.name.into_string(),
+            method.request.into_string(),
+            method.response.into_string(),
+        )
+    }
 }
 
 /// What `init` receives across the ABI.
@@ -128,6 +172,14 @@ pub struct PluginModule {
         request: RSlice<'_, u8>,
         response: &mut RVec<u8>,
     ) -> RResult<(), FfiError>,
+    /// One call with a JSON request and a JSON reply (typed methods only).
+    pub call_json: extern "C" fn(
+        method: RStr<'_>,
+        request: RSlice<'_, u8>,
+        response: &mut RVec<u8>,
+    ) -> RResult<(), FfiError>,
+    /// The plugin's typed methods (empty when it registers none).
+    pub methods: extern "C" fn() -> RResult<RVec<FfiMethod>, FfiError>,
     /// A health check (an error only when the check itself failed: the
     /// plugin panicked or is not initialized).
     pub health: extern "C" fn() -> RResult<FfiHealth, FfiError>,

@@ -11,13 +11,16 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
 
-use crate::abi::{FfiError, FfiHealth, FfiInfo, FfiInitContext, PluginModule, PluginModuleRef};
-use crate::plugin::{ErrorKind, Health, InitContext, Logger, Plugin, PluginError, Response};
+use crate::abi::{
+    FfiError, FfiHealth, FfiInfo, FfiInitContext, FfiMethod, PluginModule, PluginModuleRef,
+};
+use crate::plugin::{ErrorKind, InitContext, Logger, Plugin, PluginError, Response};
 
 /// Exports a [`Plugin`] from a `cdylib` as a plugkit native plugin.
 ///
@@ -93,10 +96,13 @@ macro_rules! export_plugin {
 }
 
 /// Where a library keeps its plugin instance: built lazily (for `info`),
-/// moved to `ready` by a successful `init`.
+/// moved to `ready` by a successful `init`, closed for good by `shutdown`.
 pub struct Slot<P> {
     pending: Mutex<Option<P>>,
     ready: OnceLock<P>,
+    /// Set by the first `shutdown`: the plugin's `shutdown` has run (or is
+    /// running) and no call reaches the plugin any more.
+    stopped: AtomicBool,
     make: fn() -> P,
 }
 
@@ -106,6 +112,7 @@ impl<P> Slot<P> {
         Slot {
             pending: Mutex::new(None),
             ready: OnceLock::new(),
+            stopped: AtomicBool::new(false),
             make,
         }
     }
@@ -126,6 +133,8 @@ pub fn module<E: Exported>() -> PluginModuleRef {
         info: info::<E>,
         init: init::<E>,
         call: call::<E>,
+        call_json: call_json::<E>,
+        methods: methods::<E>,
         health: health::<E>,
         shutdown: shutdown::<E>,
     }
@@ -169,9 +178,16 @@ fn with_instance<E: Exported, T>(f: impl FnOnce(&E::Plugin) -> T) -> Result<T, P
     Ok(f(pending.get_or_insert_with(slot.make)))
 }
 
+/// The initialized plugin, unless it is not initialized yet or shut down.
 fn ready<E: Exported>() -> Result<&'static E::Plugin, PluginError> {
-    E::slot()
-        .ready
+    let slot = E::slot();
+    if slot.stopped.load(Ordering::Acquire) {
+        return Err(PluginError::new(
+            ErrorKind::Stopped,
+            "the plugin is shut down",
+        ));
+    }
+    slot.ready
         .get()
         .ok_or_else(|| PluginError::new(ErrorKind::NotInitialized, "the plugin is not initialized"))
 }
@@ -222,23 +238,58 @@ extern "C" fn call<E: Exported>(
     })
 }
 
-extern "C" fn health<E: Exported>() -> RResult<FfiHealth, FfiError> {
-    guarded("health", || {
-        let (status, message) = match ready::<E>()?.health() {
-            Health::Healthy => (0, String::new()),
-            Health::Degraded(why) => (1, why),
-            Health::Unhealthy(why) => (2, why),
-        };
-        Ok(FfiHealth {
-            status,
-            message: RString::from(message),
-        })
+extern "C" fn call_json<E: Exported>(
+    method: RStr<'_>,
+    request: RSlice<'_, u8>,
+    response: &mut RVec<u8>,
+) -> RResult<(), FfiError> {
+    let method = method.as_str();
+    guarded(method, || {
+        let plugin = ready::<E>()?;
+        let methods = plugin.methods().ok_or_else(no_typed_methods)?;
+        methods.dispatch_json(
+            plugin,
+            method,
+            request.as_slice(),
+            &mut Response::native(response),
+        )
     })
 }
 
+/// Why a plugin without a [`Methods`](crate::Methods) table answers no JSON call.
+pub(crate) fn no_typed_methods() -> PluginError {
+    PluginError::unknown_method_because(
+        "the plugin registers no typed methods, so it answers no JSON calls",
+    )
+}
+
+extern "C" fn methods<E: Exported>() -> RResult<RVec<FfiMethod>, FfiError> {
+    guarded("methods", || {
+        let plugin = with_instance::<E, _>(|plugin| {
+            plugin
+                .methods()
+                .map(|methods| methods.infos().map(FfiMethod::from).collect())
+                .unwrap_or_default()
+        })?;
+        Ok(plugin)
+    })
+}
+
+extern "C" fn health<E: Exported>() -> RResult<FfiHealth, FfiError> {
+    guarded("health", || Ok(ready::<E>()?.health().into()))
+}
+
+/// Runs the plugin's `shutdown` once: the first call closes the slot (no
+/// call reaches the plugin afterwards) and runs it; later calls do nothing.
 extern "C" fn shutdown<E: Exported>() -> RResult<(), FfiError> {
     guarded("shutdown", || {
-        ready::<E>()?.shutdown();
+        let slot = E::slot();
+        if slot.stopped.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(plugin) = slot.ready.get() {
+            plugin.shutdown();
+        }
         Ok(())
     })
 }

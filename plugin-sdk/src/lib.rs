@@ -29,8 +29,9 @@
 //!     fn info(&self) -> PluginInfo {
 //!         PluginInfo::new("greeter", Version::new(1, 0, 0)).with_capabilities(["greet"])
 //!     }
-//!     fn call(&self, method: &str, request: &[u8], response: &mut Response<'_>) -> Result<(), PluginError> {
-//!         self.methods.dispatch(self, method, request, response)
+//!     // `call` (and JSON calls, and the method list) come from the table.
+//!     fn methods(&self) -> Option<&Methods<Self>> {
+//!         Some(&self.methods)
 //!     }
 //! }
 //!
@@ -66,9 +67,39 @@
 //! - **Typed methods.** [`Methods`] registers `fn(&P, Req) -> Result<Resp,
 //!   PluginError>` handlers by name; requests and replies are encoded with
 //!   [`ENCODING`] (postcard), which the plugin reports in its info.
+//! - **Callable without the interface crate.** Every typed method also
+//!   answers a JSON request with a JSON reply, and a plugin lists its
+//!   methods with their types, so hosts with no Rust types for a plugin
+//!   (the `plugkit` command line, scripts) can call it.
 //! - **Small builds.** The SDK depends on abi_stable, serde, postcard and
 //!   `plugin-version` only: no async runtime, no solver, no file watcher
 //!   (checked by the workspace's tidy test).
+//!
+//! # Compatibility
+//!
+//! A plugin and a host built with different plugkit-sdk versions meet
+//! through one of two contracts, each with its own version number and one
+//! rule for it.
+//!
+//! - **The native ABI** ([`abi`]) is versioned by [`SDK_VERSION`], read as
+//!   Cargo reads semver: before 1.0 the minor number is the breaking one
+//!   (0.**2**.x), from 1.0 the major. Any change to the root module or to
+//!   a type that crosses it (a field, a function, a variant of
+//!   [`ErrorKind`]) is a breaking change and bumps that number. A host
+//!   accepts a library built with the same breaking number and any other
+//!   number after it (0.2.0 and 0.2.7 meet); abi_stable then checks the
+//!   layout of every type in the root module as well. A library outside
+//!   the range is refused before any of its code runs, with an error that
+//!   names both versions (the loader's `IncompatibleSdk`).
+//! - **The process protocol** ([`protocol`]) is versioned by
+//!   [`protocol::PROTOCOL_VERSION`], a plain integer: any change to the
+//!   bytes of a message bumps it (postcard is not self-describing). A host
+//!   accepts the versions in [`protocol::SUPPORTED_PROTOCOLS`]; a child
+//!   speaking another is refused at the handshake, naming both.
+//!
+//! Changes so far: SDK 0.2 and protocol 2 added JSON calls, method
+//! listings, the [`ErrorKind::Stopped`] kind and one encoding each for
+//! error kinds and health.
 #![deny(missing_docs)]
 
 pub mod abi;
@@ -79,8 +110,8 @@ mod serve;
 mod typed;
 
 pub use plugin::{
-    ErrorKind, Health, InitContext, LogLevel, LogSink, Logger, Plugin, PluginError, PluginInfo,
-    Response,
+    ErrorKind, Health, InitContext, LogLevel, LogSink, Logger, MethodInfo, Plugin, PluginError,
+    PluginInfo, Response,
 };
 pub use plugin_version::Version;
 pub use serve::{run as serve_on, serve};

@@ -4,9 +4,13 @@
 use std::fmt;
 use std::io;
 
+use abi_stable::StableAbi;
 use abi_stable::std_types::{RStr, RVec};
 use plugin_version::Version;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::typed::Methods;
 
 /// What a plugin says about itself. The host compares `name` and `version`
 /// with the plugin's manifest and refuses the plugin when they differ.
@@ -43,7 +47,13 @@ impl PluginInfo {
 }
 
 /// What kind of failure a [`PluginError`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// One enum for every transport: it crosses the native ABI as it is (its
+/// layout is checked at load) and the process protocol by its serde form,
+/// so there is no second encoding to keep in step. New kinds are a change
+/// under the SDK's [compatibility policy](crate#compatibility).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, StableAbi, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The plugin has no method of that name.
@@ -56,10 +66,32 @@ pub enum ErrorKind {
     Panicked,
     /// A call came before `init` succeeded.
     NotInitialized,
+    /// A call came after `shutdown`: the plugin takes no more calls.
+    Stopped,
+}
+
+impl ErrorKind {
+    /// The kind's name in `snake_case` (`unknown_method`, `bad_request`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownMethod => "unknown_method",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::NotInitialized => "not_initialized",
+            ErrorKind::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An error a plugin returns (or the SDK returns on its behalf).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{message}")]
 pub struct PluginError {
     kind: ErrorKind,
@@ -93,6 +125,11 @@ impl PluginError {
         )
     }
 
+    /// There is no method `method` for a reason worth saying.
+    pub(crate) fn unknown_method_because(why: &str) -> Self {
+        PluginError::new(ErrorKind::UnknownMethod, why)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -105,7 +142,8 @@ impl PluginError {
 }
 
 /// A plugin's answer to a health check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Health {
     /// Working normally.
     Healthy,
@@ -115,9 +153,27 @@ pub enum Health {
     Unhealthy(String),
 }
 
+impl Health {
+    /// Whether the plugin can serve (healthy or degraded).
+    pub fn is_serving(&self) -> bool {
+        !matches!(self, Health::Unhealthy(_))
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Health::Healthy => f.write_str("healthy"),
+            Health::Degraded(why) => write!(f, "degraded: {why}"),
+            Health::Unhealthy(why) => write!(f, "unhealthy: {why}"),
+        }
+    }
+}
+
 /// Severity of a log line a plugin sends to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum LogLevel {
     /// Very detailed.
     Trace = 0,
@@ -143,6 +199,30 @@ impl LogLevel {
             _ => LogLevel::Error,
         }
     }
+
+    /// The level's name (`trace`, `debug`, `info`, `warn`, `error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// The level a name stands for (as [`as_str`](Self::as_str) writes it).
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        [
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ]
+        .into_iter()
+        .find(|level| level.as_str() == name)
+    }
 }
 
 /// The host's log sink, as it crosses the ABI: level, plugin name, message.
@@ -158,8 +238,33 @@ pub struct Logger {
 }
 
 impl Logger {
-    pub(crate) fn new(plugin: String, sink: LogSink) -> Self {
-        Logger { plugin, sink }
+    /// A logger sending `plugin`'s lines to `sink`. Hosts build these; a
+    /// plugin's unit tests can too, to call `init` directly (or use
+    /// [`Logger::stderr`]).
+    pub fn new(plugin: impl Into<String>, sink: LogSink) -> Self {
+        Logger {
+            plugin: plugin.into(),
+            sink,
+        }
+    }
+
+    /// A logger writing `[level] message` lines to stderr: what a process
+    /// plugin's logger does, and handy in a plugin's unit tests.
+    ///
+    /// ```
+    /// use plugkit_sdk::{InitContext, Logger};
+    ///
+    /// let context = InitContext::new(r#"{"greeting": "howdy"}"#, Logger::stderr("greeter"));
+    /// assert_eq!(context.config_json(), r#"{"greeting": "howdy"}"#);
+    /// context.logger().info("ready");
+    /// ```
+    pub fn stderr(plugin: impl Into<String>) -> Self {
+        Logger::new(plugin, stderr_sink)
+    }
+
+    /// The plugin this logger speaks for.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
     }
 
     /// Sends one line at `level`.
@@ -180,6 +285,13 @@ impl Logger {
     pub fn warn(&self, message: &str) {
         self.log(LogLevel::Warn, message);
     }
+}
+
+/// Writes `[level] message` to stderr (the process transport's log format).
+extern "C" fn stderr_sink(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
+    use std::io::Write as _;
+    let level = LogLevel::from_u8(level).as_str();
+    let _ = writeln!(io::stderr().lock(), "[{level}] {}", message.as_str());
 }
 
 impl fmt::Debug for Logger {
@@ -298,6 +410,35 @@ impl Extend<u8> for &mut Response<'_> {
     }
 }
 
+/// A method a plugin offers, as [`Methods`] registered it: its name and
+/// the Rust types of its request and reply (for people and tools; calls
+/// go by name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MethodInfo {
+    /// The method's name.
+    pub name: String,
+    /// The request's Rust type, as `std::any::type_name` spells it.
+    pub request: String,
+    /// The reply's Rust type.
+    pub response: String,
+}
+
+impl MethodInfo {
+    /// A method `name` taking `request` and answering `response`.
+    pub fn new(
+        name: impl Into<String>,
+        request: impl Into<String>,
+        response: impl Into<String>,
+    ) -> Self {
+        MethodInfo {
+            name: name.into(),
+            request: request.into(),
+            response: response.into(),
+        }
+    }
+}
+
 /// A plugin. Implement it once; export it from a `cdylib` with
 /// [`export_plugin!`](crate::export_plugin), or serve the same code as a
 /// child process with [`serve`](crate::serve).
@@ -308,8 +449,16 @@ impl Extend<u8> for &mut Response<'_> {
 /// plugin is `Send + Sync` and those methods take `&self`: keep mutable
 /// state behind a `Mutex`, `RwLock` or atomics. `init` runs once, before any
 /// call, with exclusive access; `shutdown` runs once, after the host has
-/// stopped sending calls.
-pub trait Plugin: Send + Sync + 'static {
+/// stopped sending calls and every call it sent has returned.
+///
+/// # Typed plugins
+///
+/// A plugin whose methods are typed registers them in a [`Methods`] table
+/// and returns it from [`methods`](Plugin::methods); then `call` needs no
+/// code (the provided one dispatches through the table), and the plugin
+/// also answers JSON calls and lists its methods, for hosts that have no
+/// Rust types for it (the `plugkit` command line, scripts, gateways).
+pub trait Plugin: Send + Sync + Sized + 'static {
     /// Name, version and capabilities; must match the manifest.
     fn info(&self) -> PluginInfo;
 
@@ -319,15 +468,28 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The plugin's typed methods, if it registers them in a [`Methods`]
+    /// table. The provided [`call`](Plugin::call) dispatches through it,
+    /// and the SDK answers JSON calls and method listings from it.
+    fn methods(&self) -> Option<&Methods<Self>> {
+        None
+    }
+
     /// Answers one call: `request` bytes in, response bytes written to
-    /// `response`. Typed plugins dispatch with [`Methods`](crate::Methods)
-    /// or [`typed`](crate::typed).
+    /// `response`. The provided implementation dispatches through
+    /// [`methods`](Plugin::methods); a plugin with its own byte protocol
+    /// overrides it (typed helpers: [`typed`](crate::typed)).
     fn call(
         &self,
         method: &str,
         request: &[u8],
         response: &mut Response<'_>,
-    ) -> Result<(), PluginError>;
+    ) -> Result<(), PluginError> {
+        match self.methods() {
+            Some(methods) => methods.dispatch(self, method, request, response),
+            None => Err(PluginError::unknown_method(method)),
+        }
+    }
 
     /// Reports the plugin's health.
     fn health(&self) -> Health {

@@ -21,31 +21,52 @@
 //! | host → plugin | [`ToPlugin::Init`] | `config_json` | once the host accepted the hello |
 //! | plugin → host | [`FromPlugin::Ready`] / [`FromPlugin::InitFailed`] | — / `error` | after `init` ran |
 //! | host → plugin | [`ToPlugin::Call`] | `id`, `method`, `payload` | any time after `Ready`, many in flight |
-//! | plugin → host | [`FromPlugin::Reply`] | `id`, `result` (payload or error) | in any order |
+//! | host → plugin | [`ToPlugin::CallJson`] | `id`, `method`, `payload` (JSON) | as `Call`, for a typed method called with JSON |
+//! | plugin → host | [`FromPlugin::Reply`] | `id`, `result` (payload or [`PluginError`]) | in any order |
 //! | host → plugin | [`ToPlugin::Health`] | `id` | any time after `Ready` |
-//! | plugin → host | [`FromPlugin::Health`] | `id`, `status` (0 healthy, 1 degraded, 2 unhealthy), `message` | |
+//! | plugin → host | [`FromPlugin::Health`] | `id`, `health` ([`Health`] or [`PluginError`]) | |
+//! | host → plugin | [`ToPlugin::Methods`] | `id` | any time after `Ready` |
+//! | plugin → host | [`FromPlugin::Methods`] | `id`, `methods` ([`MethodInfo`]s) | |
 //! | host → plugin | [`ToPlugin::Shutdown`] | — | the host is done |
 //! | plugin → host | [`FromPlugin::Bye`] | — | calls drained, `shutdown` ran; the child then exits 0 |
 //!
-//! Handshake rules: the host refuses a plugin whose `protocol` it does not
-//! speak, whose `name`/`version` differ from its manifest, or whose
-//! `encoding` is not [`ENCODING`](crate::ENCODING); a plugin that receives an
-//! unknown message or an oversized frame exits with status 2. Ids are chosen
-//! by the host and unique among its calls in flight; a late reply to a call
-//! the host gave up on (timeout) is ignored.
+//! Errors travel as [`PluginError`] (its [`ErrorKind`](crate::ErrorKind) is
+//! the same enum the native ABI uses) and health as [`Health`]: one type
+//! each, encoded by serde, so no transport has an encoding of its own.
+//!
+//! Handshake rules: the host refuses a plugin whose `protocol` is outside
+//! [`SUPPORTED_PROTOCOLS`] (naming both versions), whose `name`/`version`
+//! differ from its manifest, or whose `encoding` is not
+//! [`ENCODING`](crate::ENCODING); a plugin that receives an unknown message
+//! or an oversized frame exits with status 2. Ids are chosen by the host and
+//! unique among its calls in flight; a late reply to a call the host gave up
+//! on (timeout) is ignored.
+//!
+//! # Versions
+//!
+//! postcard is not self-describing, so any change to a message (a field, a
+//! variant, an enum such as [`ErrorKind`](crate::ErrorKind)) changes the
+//! bytes on the wire and bumps [`PROTOCOL_VERSION`]. A host accepts the
+//! versions in [`SUPPORTED_PROTOCOLS`]; see the SDK's
+//! [compatibility policy](crate#compatibility). History: 1, the first
+//! protocol; 2, JSON calls, method listings, typed error kinds and health.
 
 use std::io::{self, Read, Write};
+use std::ops::RangeInclusive;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::{ErrorKind, PluginError};
+use crate::plugin::{Health, MethodInfo, PluginError};
 
 /// The first 8 bytes a process plugin writes to stdout.
 pub const MAGIC: [u8; 8] = *b"PLUGKIT1";
 
 /// The protocol version this SDK speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The protocol versions a host built with this SDK accepts from a plugin.
+pub const SUPPORTED_PROTOCOLS: RangeInclusive<u32> = 2..=PROTOCOL_VERSION;
 
 /// The default largest frame, in bytes (16 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
@@ -68,8 +89,23 @@ pub enum ToPlugin {
         /// The request bytes.
         payload: Vec<u8>,
     },
+    /// One call of a typed method, with its request as JSON; the reply is
+    /// JSON too.
+    CallJson {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+        /// The method.
+        method: String,
+        /// The request, as JSON text.
+        payload: Vec<u8>,
+    },
     /// A health check.
     Health {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+    },
+    /// List the plugin's typed methods.
+    Methods {
         /// Chosen by the host; the reply carries it.
         id: u64,
     },
@@ -101,65 +137,32 @@ pub enum FromPlugin {
     /// `init` failed; the child exits.
     InitFailed {
         /// Why.
-        error: WireError,
+        error: PluginError,
     },
     /// The answer to a call.
     Reply {
         /// The call's id.
         id: u64,
         /// The response bytes, or the error.
-        result: Result<Vec<u8>, WireError>,
+        result: Result<Vec<u8>, PluginError>,
     },
     /// The answer to a health check.
     Health {
         /// The check's id.
         id: u64,
-        /// 0 healthy, 1 degraded, 2 unhealthy.
-        status: u8,
-        /// Why, when not healthy.
-        message: String,
+        /// The plugin's health, or the error of a check that failed (a
+        /// panic in `health`, a plugin shut down).
+        health: Result<Health, PluginError>,
+    },
+    /// The answer to [`ToPlugin::Methods`].
+    Methods {
+        /// The request's id.
+        id: u64,
+        /// The typed methods (empty when the plugin registers none).
+        methods: Vec<MethodInfo>,
     },
     /// Shut down; the child exits next.
     Bye,
-}
-
-/// A [`PluginError`] on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireError {
-    /// The error kind, by name (`unknown_method`, `bad_request`, `failed`,
-    /// `panicked`, `not_initialized`); unknown names read as `failed`.
-    pub kind: String,
-    /// The message.
-    pub message: String,
-}
-
-impl From<&PluginError> for WireError {
-    fn from(error: &PluginError) -> Self {
-        let kind = match error.kind() {
-            ErrorKind::UnknownMethod => "unknown_method",
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::Failed => "failed",
-            ErrorKind::Panicked => "panicked",
-            ErrorKind::NotInitialized => "not_initialized",
-        };
-        WireError {
-            kind: kind.to_string(),
-            message: error.message().to_string(),
-        }
-    }
-}
-
-impl From<WireError> for PluginError {
-    fn from(error: WireError) -> Self {
-        let kind = match error.kind.as_str() {
-            "unknown_method" => ErrorKind::UnknownMethod,
-            "bad_request" => ErrorKind::BadRequest,
-            "panicked" => ErrorKind::Panicked,
-            "not_initialized" => ErrorKind::NotInitialized,
-            _ => ErrorKind::Failed,
-        };
-        PluginError::new(kind, error.message)
-    }
 }
 
 /// Encodes one message as a frame (length prefix included), appended to `out`.

@@ -17,12 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 
-use abi_stable::std_types::RStr;
-
-use crate::plugin::{
-    ErrorKind, Health, InitContext, LogLevel, Logger, Plugin, PluginError, Response,
-};
-use crate::protocol::{self, FromPlugin, ToPlugin, WireError};
+use crate::plugin::{ErrorKind, InitContext, Logger, Plugin, PluginError, Response};
+use crate::protocol::{self, FromPlugin, ToPlugin};
 
 /// Work for the pool.
 enum Job {
@@ -30,22 +26,11 @@ enum Job {
         id: u64,
         method: String,
         payload: Vec<u8>,
+        json: bool,
     },
     Health {
         id: u64,
     },
-}
-
-/// Log lines go to stderr, which the host forwards to its log.
-extern "C" fn stderr_log(level: u8, _plugin: RStr<'_>, message: RStr<'_>) {
-    let level = match LogLevel::from_u8(level) {
-        LogLevel::Trace => "trace",
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    };
-    let _ = writeln!(io::stderr().lock(), "[{level}] {}", message.as_str());
 }
 
 /// Runs `plugin` as a process plugin until the host says shut down (or goes
@@ -104,18 +89,14 @@ pub fn run<P: Plugin>(
             "expected Init after Hello",
         ));
     };
-    let logger = Logger::new(info.name.clone(), stderr_log);
+    // Log lines go to stderr, which the host forwards to its log.
+    let logger = Logger::stderr(info.name.clone());
     let init = catch_unwind(AssertUnwindSafe(|| {
         plugin.init(&InitContext::new(&config_json, logger))
     }))
     .unwrap_or_else(|payload| Err(panicked("init", payload.as_ref())));
     if let Err(error) = init {
-        protocol::write_frame(
-            &mut output,
-            &FromPlugin::InitFailed {
-                error: (&error).into(),
-            },
-        )?;
+        protocol::write_frame(&mut output, &FromPlugin::InitFailed { error })?;
         return Ok(ExitCode::from(1));
     }
     protocol::write_frame(&mut output, &FromPlugin::Ready)?;
@@ -130,7 +111,7 @@ pub fn run<P: Plugin>(
             queued: Arc::new(AtomicUsize::new(0)),
             workers: AtomicUsize::new(0),
         };
-        let read = read_jobs(&mut input, |job| {
+        let read = read_jobs(&mut input, outbox, plugin, |job| {
             // A call never waits for a worker: one more is started when all
             // are busy (up to MAX_WORKERS), so a slow call cannot starve the
             // others of a multiplexed connection.
@@ -238,7 +219,14 @@ struct Pool {
 }
 
 /// Reads calls until `Shutdown` or the end of stdin (the host went away).
-fn read_jobs(input: &mut impl Read, mut dispatch: impl FnMut(Job) -> bool) -> io::Result<()> {
+/// Method listings are answered here (they run no plugin code that could
+/// be slow); everything else goes to the pool.
+fn read_jobs<P: Plugin, W: Write>(
+    input: &mut impl Read,
+    outbox: &Outbox<W>,
+    plugin: &P,
+    mut dispatch: impl FnMut(Job) -> bool,
+) -> io::Result<()> {
     while let Some(message) = protocol::read_frame::<ToPlugin>(input, protocol::DEFAULT_MAX_FRAME)?
     {
         let job = match message {
@@ -250,8 +238,27 @@ fn read_jobs(input: &mut impl Read, mut dispatch: impl FnMut(Job) -> bool) -> io
                 id,
                 method,
                 payload,
+                json: false,
+            },
+            ToPlugin::CallJson {
+                id,
+                method,
+                payload,
+            } => Job::Call {
+                id,
+                method,
+                payload,
+                json: true,
             },
             ToPlugin::Health { id } => Job::Health { id },
+            ToPlugin::Methods { id } => {
+                let methods = plugin
+                    .methods()
+                    .map(|methods| methods.infos().cloned().collect())
+                    .unwrap_or_default();
+                outbox.send(&FromPlugin::Methods { id, methods })?;
+                continue;
+            }
             ToPlugin::Shutdown => return Ok(()),
             ToPlugin::Init { .. } => {
                 return Err(io::Error::new(
@@ -289,33 +296,29 @@ fn work<P: Plugin, W: Write>(
                 id,
                 method,
                 payload,
+                json,
             } => {
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    plugin.call(&method, &payload, &mut Response::new(&mut buffer))
+                    let response = &mut Response::new(&mut buffer);
+                    if json {
+                        let methods = plugin
+                            .methods()
+                            .ok_or_else(crate::export::no_typed_methods)?;
+                        methods.dispatch_json(plugin, &method, &payload, response)
+                    } else {
+                        plugin.call(&method, &payload, response)
+                    }
                 }))
                 .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
                 FromPlugin::Reply {
                     id,
-                    result: result
-                        .map(|()| buffer.clone())
-                        .map_err(|e| WireError::from(&e)),
+                    result: result.map(|()| buffer.clone()),
                 }
             }
             Job::Health { id } => {
-                let health =
-                    catch_unwind(AssertUnwindSafe(|| plugin.health())).unwrap_or_else(|panic| {
-                        Health::Unhealthy(panicked("health", panic.as_ref()).to_string())
-                    });
-                let (status, message) = match health {
-                    Health::Healthy => (0, String::new()),
-                    Health::Degraded(why) => (1, why),
-                    Health::Unhealthy(why) => (2, why),
-                };
-                FromPlugin::Health {
-                    id,
-                    status,
-                    message,
-                }
+                let health = catch_unwind(AssertUnwindSafe(|| plugin.health()))
+                    .map_err(|panic| panicked("health", panic.as_ref()));
+                FromPlugin::Health { id, health }
             }
         };
         if outbox.send(&reply).is_err() {

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::plugin::{PluginError, Response};
+use crate::plugin::{MethodInfo, PluginError, Response};
 
 /// The encoding of typed requests and responses, as reported in a plugin's
 /// info: postcard, format version 1.
@@ -74,7 +74,37 @@ where
 type Handler<P> =
     Box<dyn Fn(&P, &[u8], &mut Response<'_>) -> Result<(), PluginError> + Send + Sync>;
 
+/// One registered method: what it is, and its handler for each encoding.
+struct Entry<P> {
+    info: MethodInfo,
+    postcard: Handler<P>,
+    json: Handler<P>,
+}
+
+/// Runs `handler` on a JSON request, writing a JSON reply.
+fn json_call<Req, Resp>(
+    request: &[u8],
+    response: &mut Response<'_>,
+    handler: impl FnOnce(Req) -> Result<Resp, PluginError>,
+) -> Result<(), PluginError>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+{
+    let request = serde_json::from_slice(request)
+        .map_err(|e| PluginError::bad_request(format!("cannot decode the JSON request: {e}")))?;
+    let reply = handler(request)?;
+    serde_json::to_writer(response, &reply)
+        .map_err(|e| PluginError::failed(format!("cannot encode the JSON reply: {e}")))
+}
+
 /// Typed methods registered by name, for a plugin of type `P`.
+///
+/// Each method is callable two ways: with its request encoded in
+/// [`ENCODING`] (what Rust hosts with the interface crate use), and with
+/// its request as JSON (what hosts without Rust types for the plugin use:
+/// the `plugkit` command line, scripts). The table also lists the methods
+/// with their types.
 ///
 /// ```
 /// use plugkit_sdk::{Methods, PluginError};
@@ -90,7 +120,7 @@ type Handler<P> =
 /// assert_eq!(methods.names().collect::<Vec<_>>(), ["greet"]);
 /// ```
 pub struct Methods<P> {
-    handlers: BTreeMap<&'static str, Handler<P>>,
+    handlers: BTreeMap<&'static str, Entry<P>>,
 }
 
 impl<P: 'static> Methods<P> {
@@ -112,11 +142,32 @@ impl<P: 'static> Methods<P> {
         Req: DeserializeOwned + 'static,
         Resp: Serialize + 'static,
     {
-        let handler: Handler<P> = Box::new(move |plugin, request, response| {
+        let postcard: Handler<P> = Box::new(move |plugin, request, response| {
             typed(request, response, |request| handler(plugin, request))
         });
-        self.handlers.insert(name, handler);
+        let json: Handler<P> = Box::new(move |plugin, request, response| {
+            json_call(request, response, |request| handler(plugin, request))
+        });
+        let info = MethodInfo::new(
+            name,
+            std::any::type_name::<Req>(),
+            std::any::type_name::<Resp>(),
+        );
+        self.handlers.insert(
+            name,
+            Entry {
+                info,
+                postcard,
+                json,
+            },
+        );
         self
+    }
+
+    fn entry(&self, method: &str) -> Result<&Entry<P>, PluginError> {
+        self.handlers
+            .get(method)
+            .ok_or_else(|| PluginError::unknown_method(method))
     }
 
     /// Calls the method `method`, or fails with an unknown-method error.
@@ -127,16 +178,46 @@ impl<P: 'static> Methods<P> {
         request: &[u8],
         response: &mut Response<'_>,
     ) -> Result<(), PluginError> {
-        let handler = self
-            .handlers
-            .get(method)
-            .ok_or_else(|| PluginError::unknown_method(method))?;
-        handler(plugin, request, response)
+        (self.entry(method)?.postcard)(plugin, request, response)
+    }
+
+    /// Calls the method `method` with a JSON request, writing its reply as
+    /// JSON.
+    ///
+    /// ```
+    /// use plugkit_sdk::{Methods, PluginError, Response};
+    ///
+    /// struct Greeter;
+    /// impl Greeter {
+    ///     fn greet(&self, name: String) -> Result<String, PluginError> {
+    ///         Ok(format!("hello, {name}"))
+    ///     }
+    /// }
+    ///
+    /// let methods = Methods::new().method("greet", Greeter::greet);
+    /// let mut reply = Vec::new();
+    /// methods.dispatch_json(&Greeter, "greet", br#""Ada""#, &mut Response::new(&mut reply))?;
+    /// assert_eq!(reply, br#""hello, Ada""#);
+    /// # Ok::<(), PluginError>(())
+    /// ```
+    pub fn dispatch_json(
+        &self,
+        plugin: &P,
+        method: &str,
+        request: &[u8],
+        response: &mut Response<'_>,
+    ) -> Result<(), PluginError> {
+        (self.entry(method)?.json)(plugin, request, response)
     }
 
     /// The registered method names, in order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.handlers.keys().copied()
+    }
+
+    /// The registered methods with their types, in name order.
+    pub fn infos(&self) -> impl Iterator<Item = &MethodInfo> + '_ {
+        self.handlers.values().map(|entry| &entry.info)
     }
 }
 

@@ -20,7 +20,7 @@
 #![deny(missing_docs)]
 
 use plugkit_example_interface::{GreetReply, GreetRequest, methods};
-use plugkit_sdk::{InitContext, Methods, Plugin, PluginError, PluginInfo, Response, Version};
+use plugkit_sdk::{InitContext, Methods, Plugin, PluginError, PluginInfo, Version};
 
 /// This build's version.
 pub const VERSION: Version = if cfg!(feature = "v2") {
@@ -77,12 +77,8 @@ impl Plugin for Greeter {
         Ok(())
     }
 
-    fn call(
-        &self,
-        method: &str,
-        request: &[u8],
-        response: &mut Response<'_>,
-    ) -> Result<(), PluginError> {
-        self.methods.dispatch(self, method, request, response)
+    /// `call`, JSON calls and the method list all come from this table.
+    fn methods(&self) -> Option<&Methods<Self>> {
+        Some(&self.methods)
     }
 }

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use plugkit_example_interface::{GetRequest, SetRequest, methods};
-use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, Response, Version};
+use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, Version};
 
 /// The key-value store plugin.
 pub struct KvStore {
@@ -65,12 +65,8 @@ impl Plugin for KvStore {
         PluginInfo::new("kv-store", Version::new(1, 4, 1)).with_capabilities(["kv:get", "kv:set"])
     }
 
-    fn call(
-        &self,
-        method: &str,
-        request: &[u8],
-        response: &mut Response<'_>,
-    ) -> Result<(), PluginError> {
-        self.methods.dispatch(self, method, request, response)
+    /// `call`, JSON calls and the method list all come from this table.
+    fn methods(&self) -> Option<&Methods<Self>> {
+        Some(&self.methods)
     }
 }

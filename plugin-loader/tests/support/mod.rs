@@ -119,10 +119,15 @@ pub(crate) fn stage(library: &Path, name: &str, version: &str, extra: &str) -> S
     Staged { dir }
 }
 
-/// A loader with its own cache directory.
-pub(crate) fn loader() -> (plugin_loader::NativeLoader, tempfile::TempDir) {
+/// A loader with its own cache directory (kept alive by the returned guard).
+pub(crate) fn loader(
+    process: plugin_loader::ProcessConfig,
+) -> (plugin_loader::Loader, tempfile::TempDir) {
     let cache = tempfile::tempdir().expect("temporary directory");
-    (plugin_loader::NativeLoader::new(cache.path()), cache)
+    let config = plugin_loader::LoaderConfig::default()
+        .with_cache_dir(cache.path())
+        .with_process(process);
+    (plugin_loader::Loader::new(config), cache)
 }
 
 /// Stages `binary` as `file_name` (its name picks fixture behaviours) with
@@ -145,13 +150,113 @@ pub(crate) fn stage_process(
 
 /// Stages `package`'s library with a manifest and loads it with a fresh
 /// loader (the staging and cache directories are not needed once loaded).
-pub(crate) fn load_native(
+pub(crate) async fn load_native(
     package: &str,
     name: &str,
     version: &str,
     extra: &str,
-) -> Result<plugin_loader::NativePlugin, plugin_loader::LoadError> {
+) -> Result<plugin_loader::Instance, plugin_loader::LoadError> {
     let staged = stage(&libraries().path(package), name, version, extra);
-    let (loader, _cache) = loader();
-    loader.load(&staged.manifest(), staged.path())
+    let (loader, _cache) = loader(plugin_loader::ProcessConfig::default());
+    loader.load(&staged.manifest(), staged.path()).await
+}
+
+/// Writes `script` as an executable file `name` in `dir`.
+pub(crate) fn write_script(dir: &Path, name: &str, script: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, script).expect("write script");
+    let mut permissions = std::fs::metadata(&path).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&path, permissions).expect("chmod");
+}
+
+/// The path from the current directory to `path`, with `..` components:
+/// the same directory, named relatively.
+pub(crate) fn relative_to_cwd(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().expect("cwd");
+    let cwd = std::fs::canonicalize(cwd).expect("canonical cwd");
+    let path = std::fs::canonicalize(path).expect("canonical path");
+    let common = cwd
+        .components()
+        .zip(path.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = PathBuf::new();
+    for _ in cwd.components().skip(common) {
+        relative.push("..");
+    }
+    for component in path.components().skip(common) {
+        relative.push(component);
+    }
+    assert!(relative.is_relative(), "{}", relative.display());
+    relative
+}
+
+/// Waits, up to a generous minute, until `condition` holds; for states the
+/// tests cannot subscribe to (processes coming and going).
+pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within 60 s: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The processes (pids) whose command line starts with `cache` (the
+/// copies a loader runs live there), plus the unreaped children of this
+/// test process whose executable's name starts with `stem` (a zombie has
+/// no command line; the kernel keeps 15 bytes of its name).
+pub(crate) fn processes_from(cache: &Path, stem: &str) -> Vec<u32> {
+    let wanted = cache.display().to_string();
+    let short: String = stem.chars().take(15).collect();
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).starts_with(&wanted) {
+                return Some(pid);
+            }
+            // stat: "PID (COMM) STATE PPID ..."
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let (_, rest) = stat.split_once(" (")?;
+            let (comm, rest) = rest.rsplit_once(") ")?;
+            let mut fields = rest.split_whitespace();
+            let zombie_of_mine = fields.next() == Some("Z") && fields.next() == Some(me.as_str());
+            (zombie_of_mine && comm.starts_with(&short)).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether the process `pid` is alive (not gone, not a zombie).
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.contains(") Z "))
+        .unwrap_or(false)
+}
+
+/// The digest from `sha256sum`, not from the crate the loader uses, so the
+/// check is not circular.
+pub(crate) fn reference_sha256(bytes: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let output = child.wait_with_output().expect("sha256sum runs");
+    String::from_utf8(output.stdout).expect("UTF-8")[..64].to_string()
 }

@@ -1,0 +1,529 @@
+//! [`Instance`]: one loaded plugin, whatever its transport, with one state
+//! machine, one event stream and one shutdown.
+//!
+//! **Design decision: an enum over the transports, not a trait object.**
+//! The transports are a closed set that this crate owns (native, process,
+//! and later remote), so a `match` dispatches each call statically: no
+//! allocation of a boxed future per call and nothing for the optimizer to
+//! lose, which matters on the native path where a whole call costs a few
+//! nanoseconds. Everything a host relies on (states, draining, the panic
+//! rule, events) lives in one shared [`Lifecycle`](crate::lifecycle), so
+//! the transports cannot drift apart on it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plugin_events::Subscription;
+use plugin_manifest::Transport;
+use plugin_version::Version;
+use plugkit_sdk::{Health, MethodInfo};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::CallError;
+use crate::native::NativePlugin;
+use crate::process::ProcessPlugin;
+
+/// What a loaded plugin is: from its manifest and its own `info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstanceInfo {
+    /// The plugin's name.
+    pub name: String,
+    /// Its version.
+    pub version: Version,
+    /// The capabilities the plugin reported.
+    pub capabilities: Vec<String>,
+    /// The plugkit-sdk version it was built with.
+    pub sdk_version: String,
+    /// How it runs.
+    pub transport: Transport,
+    /// The artifact named by its manifest (the original path; what runs is
+    /// a verified copy in the loader's cache).
+    pub artifact: PathBuf,
+}
+
+impl InstanceInfo {
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str) -> Self {
+        InstanceInfo {
+            name: name.to_string(),
+            version: Version::new(1, 0, 0),
+            capabilities: Vec::new(),
+            sdk_version: plugkit_sdk::SDK_VERSION.to_string(),
+            transport: Transport::Native,
+            artifact: PathBuf::from("lib.so"),
+        }
+    }
+}
+
+/// Where an instance is in its life.
+///
+/// ```text
+/// Starting ─▶ Running ◀──▶ Restarting        (process: a crash, then a new child)
+///                │  ╲          │
+///                │   ╲─────────┴──▶ Failed { cause }   (panic, restarts exhausted)
+///                ▼                     │
+///             Draining ─▶ Stopped ◀────┘    (shutdown)
+/// ```
+///
+/// `Stopped` is final; `Failed` is final except that shutting a failed
+/// instance down moves it to `Stopped`. [`Loader::load`](crate::Loader::load)
+/// returns instances `Running`; `Starting` is the state a host reports
+/// for a plugin it is loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstanceState {
+    /// Being loaded and initialised.
+    Starting,
+    /// Taking calls.
+    Running,
+    /// A process plugin's child ended; a new one is being started. Calls
+    /// wait for it, up to their timeout.
+    Restarting {
+        /// Which consecutive restart (from 1).
+        attempt: u32,
+    },
+    /// Shutting down: no new calls, the calls in flight may finish.
+    Draining,
+    /// Shut down.
+    Stopped,
+    /// Out of service for good; the host must replace it.
+    Failed {
+        /// Why.
+        cause: FailureCause,
+    },
+}
+
+impl InstanceState {
+    /// The state's name in `snake_case` (`running`, `failed`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            InstanceState::Starting => "starting",
+            InstanceState::Running => "running",
+            InstanceState::Restarting { .. } => "restarting",
+            InstanceState::Draining => "draining",
+            InstanceState::Stopped => "stopped",
+            InstanceState::Failed { .. } => "failed",
+        }
+    }
+}
+
+impl fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstanceState::Restarting { attempt } => write!(f, "restarting (attempt {attempt})"),
+            InstanceState::Failed { cause } => write!(f, "failed: {cause}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// Why an instance failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// The plugin panicked. **The panic rule, for every transport:** the
+    /// call that panicked gets its error, and the instance fails, because
+    /// the plugin's state can no longer be trusted (a half-done update, a
+    /// poisoned lock). A native library cannot be restarted in place and a
+    /// process child would only be restarted into the same state, so the
+    /// host decides: reload, roll back, or leave it failed.
+    #[error("it panicked in {method}: {message}")]
+    Panicked {
+        /// Where (`call`'s method, `health`, ...).
+        method: String,
+        /// The panic message.
+        message: String,
+    },
+    /// A process plugin's child kept crashing: restarts are exhausted.
+    #[error("it crashed {crashes} time(s) in a row; the last time {last}")]
+    Crashed {
+        /// Consecutive crashes.
+        crashes: u32,
+        /// The last one.
+        last: CrashCause,
+    },
+    /// A restart could not start a new child, `max_restarts` times in a row.
+    #[error("it could not be restarted: {error}")]
+    StartFailed {
+        /// The last start's error.
+        error: String,
+    },
+}
+
+/// How a process plugin's child ended without being asked to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrashCause {
+    /// It exited by itself with this status code.
+    #[error("the child exited with status {code}")]
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// It was killed by this signal (from outside, a limit, or its own abort).
+    #[error("the child was killed by signal {signal}")]
+    Signaled {
+        /// The signal number.
+        signal: i32,
+    },
+    /// It broke the protocol (a malformed or oversized frame, an unexpected
+    /// message) and was killed.
+    #[error("the child broke the protocol and was killed: {message}")]
+    Protocol {
+        /// What it did.
+        message: String,
+    },
+    /// It closed its output but kept running, and was killed.
+    #[error("the child closed its output and was killed")]
+    ClosedOutput,
+}
+
+/// How a shutdown went: [`Instance::shutdown`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownOutcome {
+    /// The calls still running when the grace period ended. Native calls
+    /// cannot be interrupted: they run on, and the plugin's `shutdown` runs
+    /// when the last of them returns ([`Ended::Deferred`]). Process calls
+    /// fail with [`CallError::Stopped`] when the child is stopped.
+    pub abandoned_calls: usize,
+    /// How the plugin ended.
+    pub ended: Ended,
+}
+
+/// How a plugin ended at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ended {
+    /// The plugin's `shutdown` ran; a child then exited with status 0.
+    Clean,
+    /// Native: calls were still running; the plugin's `shutdown` runs when
+    /// the last of them returns.
+    Deferred,
+    /// The plugin's `shutdown` panicked, or the child exited on request
+    /// but not with status 0.
+    Unclean {
+        /// What happened.
+        reason: String,
+    },
+    /// The child did not exit on request and was ended with `SIGTERM`.
+    Terminated,
+    /// The child ignored `SIGTERM` too and was ended with `SIGKILL`.
+    Killed,
+    /// No child was running (it was between restarts, or had failed).
+    NotRunning,
+    /// The instance was already stopped.
+    AlreadyStopped,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Clean => f.write_str("shut down cleanly"),
+            Ended::Deferred => {
+                f.write_str("shutdown deferred until the calls still running return")
+            }
+            Ended::Unclean { reason } => write!(f, "shut down uncleanly: {reason}"),
+            Ended::Terminated => f.write_str("ended with SIGTERM"),
+            Ended::Killed => f.write_str("ended with SIGKILL"),
+            Ended::NotRunning => f.write_str("no child was running"),
+            Ended::AlreadyStopped => f.write_str("already stopped"),
+        }
+    }
+}
+
+/// Something that happened to an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstanceEvent {
+    /// The plugin.
+    pub plugin: String,
+    /// Its version.
+    pub version: Version,
+    /// What happened.
+    pub kind: InstanceEventKind,
+}
+
+/// What happened to an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstanceEventKind {
+    /// A process plugin's child ended unasked; its calls in flight failed.
+    Crashed {
+        /// How.
+        cause: CrashCause,
+        /// How many calls were in flight and failed.
+        in_flight: usize,
+    },
+    /// A new child is being started after `backoff`.
+    Restarting {
+        /// Which consecutive restart (from 1).
+        attempt: u32,
+        /// The wait before it.
+        backoff: Duration,
+    },
+    /// A new child serves after a crash.
+    Restarted {
+        /// Which consecutive restart.
+        attempt: u32,
+    },
+    /// The instance failed for good.
+    Failed {
+        /// Why.
+        cause: FailureCause,
+    },
+    /// A shutdown began: new calls are refused, these may finish.
+    Draining {
+        /// Calls in flight when it began.
+        in_flight: usize,
+    },
+    /// The instance stopped.
+    Stopped {
+        /// How the plugin ended.
+        ended: Ended,
+    },
+}
+
+/// The counters of an instance, for status pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstanceStats {
+    /// Calls running now.
+    pub in_flight: usize,
+    /// Calls taken since the load (answered, failed, or running).
+    pub calls: u64,
+    /// When the instance entered its current state.
+    pub since: Instant,
+}
+
+/// One loaded plugin, native or process, with one lifecycle. Cheap to
+/// clone: every clone is the same instance.
+///
+/// # Guarantees
+///
+/// - **Calls in flight are counted**, and [`shutdown`](Instance::shutdown)
+///   drains them: it stops taking new calls (they fail at once with
+///   [`CallError::Stopped`]), waits up to `grace` for the calls in flight,
+///   then stops the plugin. The plugin's own `shutdown` runs exactly once,
+///   never while one of its calls is still running.
+/// - **One panic rule** for both transports: see
+///   [`FailureCause::Panicked`].
+/// - **Calls during a restart wait** (process): while a crashed child is
+///   replaced, a new call waits for the new child, up to its timeout;
+///   calls that were in flight at the crash fail at once.
+/// - **Timeouts.** A process call has a timeout
+///   ([`ProcessConfig::call_timeout`](crate::ProcessConfig::call_timeout),
+///   or [`call_with_timeout`](Instance::call_with_timeout)); a native call
+///   runs on the caller's thread and cannot be interrupted, so it has none,
+///   and for native plugins `grace` only bounds how long `shutdown` waits
+///   before it reports the calls still running.
+/// - **Dropping the last clone** of a process instance stops its child
+///   (gracefully, in the background); of a native instance, runs the
+///   plugin's `shutdown` if it was never shut down.
+#[derive(Clone)]
+pub struct Instance {
+    transport: Transports,
+}
+
+#[derive(Clone)]
+enum Transports {
+    Native(NativePlugin),
+    Process(ProcessPlugin),
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.info();
+        f.debug_struct("Instance")
+            .field("name", &info.name)
+            .field("version", &info.version.to_string())
+            .field("transport", &info.transport)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<NativePlugin> for Instance {
+    fn from(plugin: NativePlugin) -> Self {
+        Instance {
+            transport: Transports::Native(plugin),
+        }
+    }
+}
+
+impl From<ProcessPlugin> for Instance {
+    fn from(plugin: ProcessPlugin) -> Self {
+        Instance {
+            transport: Transports::Process(plugin),
+        }
+    }
+}
+
+impl Instance {
+    fn life(&self) -> &crate::lifecycle::Lifecycle {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.life(),
+            Transports::Process(plugin) => plugin.life(),
+        }
+    }
+
+    /// What the plugin is.
+    pub fn info(&self) -> &InstanceInfo {
+        self.life().info()
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.info().name
+    }
+
+    /// The plugin's version.
+    pub fn version(&self) -> &Version {
+        &self.info().version
+    }
+
+    /// Where the instance is in its life.
+    pub fn state(&self) -> InstanceState {
+        self.life().state()
+    }
+
+    /// Calls in flight and taken, and since when the state holds.
+    pub fn stats(&self) -> InstanceStats {
+        let life = self.life();
+        InstanceStats {
+            in_flight: life.in_flight(),
+            calls: life.admitted(),
+            since: life.since(),
+        }
+    }
+
+    /// The instance's events, from now on, for as many subscribers as want
+    /// them (a slow one misses the oldest and is told how many).
+    pub fn events(&self) -> Subscription<InstanceEvent> {
+        self.life().subscribe()
+    }
+
+    /// The native handle, when this is a native plugin (for hosts that call
+    /// it from plain threads, and for benchmarks).
+    pub fn as_native(&self) -> Option<&NativePlugin> {
+        match &self.transport {
+            Transports::Native(plugin) => Some(plugin),
+            Transports::Process(_) => None,
+        }
+    }
+
+    /// The process handle, when this is a process plugin.
+    pub fn as_process(&self) -> Option<&ProcessPlugin> {
+        match &self.transport {
+            Transports::Process(plugin) => Some(plugin),
+            Transports::Native(_) => None,
+        }
+    }
+
+    /// Calls `method` with raw request bytes.
+    pub async fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.call(method, request),
+            Transports::Process(plugin) => plugin.call(method, request).await,
+        }
+    }
+
+    /// Calls `method` with raw request bytes and a timeout of its own
+    /// (process plugins; a native call cannot be interrupted and ignores it).
+    pub async fn call_with_timeout(
+        &self,
+        method: &str,
+        request: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.call(method, request),
+            Transports::Process(plugin) => plugin.call_with_timeout(method, request, timeout).await,
+        }
+    }
+
+    /// Calls `method` with a typed request and decodes the typed reply
+    /// (both in the SDK's encoding; the types come from the plugin's
+    /// interface crate).
+    pub async fn call_typed<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.call_typed(method, request),
+            Transports::Process(plugin) => plugin.call_typed(method, request).await,
+        }
+    }
+
+    /// Calls the typed method `method` with a JSON request and returns its
+    /// JSON reply: for hosts that have no Rust types for the plugin.
+    pub async fn call_json(
+        &self,
+        method: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.call_json(method, request),
+            Transports::Process(plugin) => plugin.call_json(method, request).await,
+        }
+    }
+
+    /// The plugin's typed methods with their types (empty when it registers
+    /// none).
+    pub async fn methods(&self) -> Result<Vec<MethodInfo>, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.methods(),
+            Transports::Process(plugin) => plugin.methods().await,
+        }
+    }
+
+    /// Asks the plugin for its health.
+    pub async fn health(&self) -> Result<Health, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.health(),
+            Transports::Process(plugin) => plugin.health().await,
+        }
+    }
+
+    /// Shuts the instance down: stops taking calls, waits up to `grace` for
+    /// the calls in flight, then stops the plugin (see [`ShutdownOutcome`]).
+    /// Safe to call any number of times, from any clone, at any moment.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.shutdown(grace).await,
+            Transports::Process(plugin) => plugin.shutdown(grace).await,
+        }
+    }
+
+    /// The artifact the manifest names.
+    pub fn artifact(&self) -> &Path {
+        &self.info().artifact
+    }
+}
+
+/// Starts a drain: closes the gate, moves to `Draining` and says so.
+/// Returns the calls in flight, or `None` when the instance was stopped
+/// already.
+pub(crate) fn begin_shutdown(life: &crate::lifecycle::Lifecycle) -> Option<usize> {
+    life.close();
+    if life.state() == InstanceState::Stopped {
+        return None;
+    }
+    let in_flight = life.in_flight();
+    if life.set_state(InstanceState::Draining) {
+        life.publish(InstanceEventKind::Draining { in_flight });
+    }
+    Some(in_flight)
+}
+
+/// Ends a shutdown: `Stopped`, and the event.
+pub(crate) fn finish_shutdown(life: &crate::lifecycle::Lifecycle, ended: Ended) {
+    if life.set_state(InstanceState::Stopped) {
+        tracing::info!(plugin = %life.info().name, version = %life.info().version, %ended, "plugin instance stopped");
+        life.publish(InstanceEventKind::Stopped { ended });
+    }
+}

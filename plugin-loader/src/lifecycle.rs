@@ -1,0 +1,342 @@
+//! What every transport shares: the instance's state, its event stream,
+//! and the gate that counts calls in flight so that a shutdown can drain
+//! them.
+//!
+//! The gate is one atomic word, so a call pays two uncontended atomic
+//! operations and no lock: bit [`CLOSED`] says the instance takes no new
+//! calls, the low bits count the calls in flight, and the high bits count
+//! the calls ever admitted (they wrap harmlessly off the top).
+//!
+//! A call *enters* (one `fetch_add`, which also counts it as admitted) and
+//! *leaves* (one `fetch_sub`). A call that finds the gate closed leaves at
+//! once and is refused. Closing is one `fetch_or`; whoever leaves last
+//! through a closed gate wakes the drainer and runs the deferred stop, if
+//! one was left there (a native plugin whose calls outlived the grace
+//! period is shut down by the last of them to return). Because refused
+//! calls leave through the same path, a drainer never misses a wake-up.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use plugin_events::{Publisher, Subscription};
+use tokio::sync::Notify;
+
+use crate::error::CallError;
+use crate::instance::{
+    FailureCause, InstanceEvent, InstanceEventKind, InstanceInfo, InstanceState,
+};
+
+/// Set while the gate is closed.
+const CLOSED: u64 = 1 << 20;
+/// The calls in flight (up to about a million at once).
+const IN_FLIGHT: u64 = CLOSED - 1;
+/// One admitted call, counted above the closed bit.
+const ADMITTED: u64 = CLOSED << 1;
+
+/// Events kept per subscriber before the oldest are dropped.
+const EVENT_CAPACITY: usize = 256;
+
+type Deferred = Box<dyn FnOnce() + Send>;
+
+/// The state, events and call accounting of one instance.
+pub(crate) struct Lifecycle {
+    info: InstanceInfo,
+    gate: AtomicU64,
+    state: Mutex<(InstanceState, Instant)>,
+    events: Publisher<InstanceEvent>,
+    drained: Notify,
+    deferred: Mutex<Option<Deferred>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A call admitted through the gate; leaves it when dropped (also when
+/// the call's future is dropped half-way).
+pub(crate) struct Admission<'a> {
+    life: &'a Lifecycle,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.life.leave();
+    }
+}
+
+impl Lifecycle {
+    pub(crate) fn new(info: InstanceInfo) -> Self {
+        Lifecycle {
+            info,
+            gate: AtomicU64::new(0),
+            state: Mutex::new((InstanceState::Running, Instant::now())),
+            events: Publisher::new(EVENT_CAPACITY),
+            drained: Notify::new(),
+            deferred: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn info(&self) -> &InstanceInfo {
+        &self.info
+    }
+
+    /// Admits a call, or refuses it with the error its state calls for.
+    pub(crate) fn enter(&self, method: &str) -> Result<Admission<'_>, CallError> {
+        let before = self.gate.fetch_add(ADMITTED + 1, Ordering::SeqCst);
+        let admission = Admission { life: self };
+        if before & CLOSED == 0 {
+            return Ok(admission);
+        }
+        // Refused: undo the admitted count; the guard takes the call out
+        // of the in-flight count (and wakes a drainer if it was the last).
+        self.gate.fetch_sub(ADMITTED, Ordering::Relaxed);
+        Err(self.refusal(method))
+    }
+
+    /// The error for a call the instance does not take in its current state.
+    pub(crate) fn refusal(&self, method: &str) -> CallError {
+        let plugin = self.info.name.clone();
+        let method = method.to_string();
+        match self.state() {
+            InstanceState::Failed { cause } => CallError::Failed {
+                plugin,
+                method,
+                cause,
+            },
+            state => CallError::Stopped {
+                plugin,
+                method,
+                state: state.name(),
+            },
+        }
+    }
+
+    fn leave(&self) {
+        let before = self.gate.fetch_sub(1, Ordering::SeqCst);
+        if before & (CLOSED | IN_FLIGHT) == CLOSED | 1 {
+            self.drained.notify_waiters();
+            let deferred = lock(&self.deferred).take();
+            if let Some(stop) = deferred {
+                stop();
+            }
+        }
+    }
+
+    /// The calls in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        (self.gate.load(Ordering::SeqCst) & IN_FLIGHT) as usize
+    }
+
+    /// The calls admitted so far (answered, failed, or in flight).
+    pub(crate) fn admitted(&self) -> u64 {
+        self.gate.load(Ordering::Relaxed) / ADMITTED
+    }
+
+    /// Closes the gate; returns whether it was open.
+    pub(crate) fn close(&self) -> bool {
+        self.gate.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
+    }
+
+    /// Waits until no call is in flight or `grace` has passed; returns
+    /// whether the calls drained. Only meaningful once the gate is closed.
+    pub(crate) async fn drain(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let notified = self.drained.notified();
+            if self.in_flight() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight() == 0;
+            }
+        }
+    }
+
+    /// Leaves `stop` to whoever leaves the closed gate last, or runs it now
+    /// if nobody is in flight. Runs exactly once either way.
+    pub(crate) fn defer(&self, stop: Deferred) {
+        *lock(&self.deferred) = Some(stop);
+        if self.in_flight() == 0 {
+            let deferred = lock(&self.deferred).take();
+            if let Some(stop) = deferred {
+                stop();
+            }
+        }
+    }
+
+    pub(crate) fn state(&self) -> InstanceState {
+        lock(&self.state).0.clone()
+    }
+
+    /// How long the instance has been in its current state.
+    pub(crate) fn since(&self) -> Instant {
+        lock(&self.state).1
+    }
+
+    /// Moves to `state` unless the instance is already stopped or failed
+    /// (those are final, except that a shutdown moves a failed instance to
+    /// stopped); returns whether it moved.
+    pub(crate) fn set_state(&self, state: InstanceState) -> bool {
+        let mut current = lock(&self.state);
+        let allowed = match (&current.0, &state) {
+            (InstanceState::Stopped, _) => false,
+            (InstanceState::Failed { .. }, InstanceState::Stopped) => true,
+            (InstanceState::Failed { .. }, _) => false,
+            _ => true,
+        };
+        if allowed {
+            *current = (state, Instant::now());
+        }
+        allowed
+    }
+
+    /// Marks the instance failed for good: the gate closes, later calls are
+    /// refused with the cause, and a `Failed` event goes out. Returns
+    /// whether this call made it fail (it may have failed or stopped before).
+    pub(crate) fn fail(&self, cause: FailureCause) -> bool {
+        self.close();
+        let failed = self.set_state(InstanceState::Failed {
+            cause: cause.clone(),
+        });
+        if failed {
+            tracing::error!(plugin = %self.info.name, version = %self.info.version, %cause, "plugin instance failed");
+            self.publish(InstanceEventKind::Failed { cause });
+        }
+        failed
+    }
+
+    pub(crate) fn publish(&self, kind: InstanceEventKind) {
+        self.events.send(InstanceEvent {
+            plugin: self.info.name.clone(),
+            version: self.info.version.clone(),
+            kind,
+        });
+    }
+
+    pub(crate) fn subscribe(&self) -> Subscription<InstanceEvent> {
+        self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    fn life() -> Lifecycle {
+        Lifecycle::new(InstanceInfo::for_tests("p"))
+    }
+
+    #[test]
+    fn calls_are_counted_in_flight_and_admitted() {
+        let life = life();
+        let a = life.enter("m").expect("open");
+        let b = life.enter("m").expect("open");
+        assert_eq!((life.in_flight(), life.admitted()), (2, 2));
+        drop(a);
+        drop(b);
+        assert_eq!((life.in_flight(), life.admitted()), (0, 2));
+    }
+
+    #[test]
+    fn a_closed_gate_refuses_without_counting() {
+        let life = life();
+        assert!(life.close());
+        assert!(!life.close(), "closing twice reports it was closed");
+        life.set_state(InstanceState::Stopped);
+        let refused = life.enter("greet").err().expect("refused");
+        assert!(
+            matches!(
+                refused,
+                CallError::Stopped {
+                    state: "stopped",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert_eq!((life.in_flight(), life.admitted()), (0, 0));
+    }
+
+    #[test]
+    fn the_deferred_stop_runs_once_when_the_last_call_leaves() {
+        let life = life();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let first = life.enter("m").expect("open");
+        let second = life.enter("m").expect("open");
+        life.close();
+        let counter = Arc::clone(&runs);
+        life.defer(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "calls still in flight");
+        drop(first);
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "one call still in flight");
+        drop(second);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(life.enter("m").is_err());
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "a refused call runs nothing"
+        );
+    }
+
+    #[test]
+    fn a_deferred_stop_with_nothing_in_flight_runs_at_once() {
+        let life = life();
+        life.close();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&runs);
+        life.defer(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn failed_and_stopped_are_final() {
+        let life = life();
+        assert!(life.fail(FailureCause::StartFailed { error: "x".into() }));
+        assert!(!life.set_state(InstanceState::Running));
+        assert!(
+            life.set_state(InstanceState::Stopped),
+            "shutdown of a failed instance"
+        );
+        assert!(!life.set_state(InstanceState::Running));
+        assert!(!life.fail(FailureCause::StartFailed { error: "y".into() }));
+    }
+
+    #[test]
+    fn drain_returns_when_the_last_call_leaves_from_another_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let life = Arc::new(life());
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let caller = {
+            let life = Arc::clone(&life);
+            std::thread::spawn(move || {
+                let admission = life.enter("m").expect("open");
+                entered_tx.send(()).expect("send");
+                let _ = release_rx.recv();
+                drop(admission);
+            })
+        };
+        entered_rx.recv().expect("entered");
+        life.close();
+        runtime.block_on(async {
+            assert!(
+                !life.drain(Duration::from_millis(1)).await,
+                "still in flight"
+            );
+            release_tx.send(()).expect("release");
+            assert!(life.drain(Duration::from_secs(60)).await);
+        });
+        caller.join().expect("caller");
+    }
+}

@@ -1,0 +1,342 @@
+//! [`Loader`]: takes a manifest and its directory, picks the transport,
+//! and hands back an [`Instance`]. Artifacts of both transports go through
+//! the same staging: read (bounded, regular files only), verified against
+//! the manifest's checksum, and copied into the cache directory; the copy
+//! is what runs.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use plugin_manifest::{Checksum, Manifest, Transport};
+use sha2::{Digest, Sha256};
+
+use crate::error::LoadError;
+use crate::instance::Instance;
+use crate::process::ProcessConfig;
+
+/// How a [`Loader`] behaves. `Default` gives the documented values; build
+/// one in an expression with the `with_*` methods.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoaderConfig {
+    /// Where verified copies of artifacts are written before they are
+    /// loaded or run (created when needed; must allow executing files,
+    /// not `noexec`). Default: `plugkit-cache` in the system's temporary
+    /// directory.
+    pub cache_dir: PathBuf,
+    /// The largest artifact accepted, in bytes. Default 1 GiB.
+    pub max_artifact_size: u64,
+    /// How process plugins are run.
+    pub process: ProcessConfig,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            cache_dir: std::env::temp_dir().join("plugkit-cache"),
+            max_artifact_size: 1 << 30,
+            process: ProcessConfig::default(),
+        }
+    }
+}
+
+impl LoaderConfig {
+    /// The same configuration with another cache directory.
+    pub fn with_cache_dir(mut self, cache_dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = cache_dir.into();
+        self
+    }
+
+    /// The same configuration with another artifact size limit.
+    pub fn with_max_artifact_size(mut self, bytes: u64) -> Self {
+        self.max_artifact_size = bytes;
+        self
+    }
+
+    /// The same configuration with another process configuration.
+    pub fn with_process(mut self, process: ProcessConfig) -> Self {
+        self.process = process;
+        self
+    }
+}
+
+/// Loads plugins of every transport into [`Instance`]s.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use plugin_loader::{Loader, LoaderConfig};
+///
+/// let dir = std::path::Path::new("plugins/greeter");
+/// let bytes = std::fs::read(dir.join("plugin-manifest.yaml"))?;
+/// let manifest = plugin_manifest::parse(&bytes, "plugin-manifest.yaml")?.manifest;
+///
+/// let loader = Loader::new(LoaderConfig::default().with_cache_dir("target/plugkit-cache"));
+/// let greeter = loader.load(&manifest, dir).await?;
+/// let reply = greeter.call_json("greet", &serde_json::json!({"name": "Ada"})).await?;
+/// println!("{reply}");
+/// greeter.shutdown(Duration::from_secs(5)).await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Loader {
+    config: LoaderConfig,
+}
+
+impl Loader {
+    /// A loader with `config`.
+    pub fn new(config: LoaderConfig) -> Self {
+        Loader { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    /// Loads the plugin `manifest` describes; `manifest_dir` is the
+    /// directory of its manifest file, against which the endpoint is
+    /// resolved (relative or absolute: it is made absolute first).
+    ///
+    /// Native loads (reading, hashing, mapping, `init`) run on tokio's
+    /// blocking pool when called inside a runtime, so they never stall it;
+    /// process loads need a tokio runtime with IO and time enabled.
+    pub async fn load(
+        &self,
+        manifest: &Manifest,
+        manifest_dir: &Path,
+    ) -> Result<Instance, LoadError> {
+        let plugin = manifest.name().to_string();
+        let manifest_dir =
+            std::path::absolute(manifest_dir).map_err(|source| LoadError::ReadArtifact {
+                plugin: plugin.clone(),
+                path: manifest_dir.to_path_buf(),
+                source,
+            })?;
+        let staging = Staging {
+            cache_dir: std::path::absolute(&self.config.cache_dir)
+                .unwrap_or_else(|_| self.config.cache_dir.clone()),
+            max_artifact_size: self.config.max_artifact_size,
+        };
+        match manifest.transport() {
+            Transport::Native => {
+                let artifact = artifact(manifest, &manifest_dir)?;
+                let runtime = tokio::runtime::Handle::try_current();
+                let plugin = match runtime {
+                    Ok(runtime) => {
+                        let manifest = manifest.clone();
+                        runtime
+                            .spawn_blocking(move || {
+                                crate::native::load(&staging, &manifest, &artifact)
+                            })
+                            .await
+                            .unwrap_or_else(|error| {
+                                Err(LoadError::Init {
+                                    plugin,
+                                    stage: "load",
+                                    error: plugkit_sdk::PluginError::failed(format!(
+                                        "the loading thread ended: {error}"
+                                    )),
+                                    stderr: Vec::new(),
+                                })
+                            })?
+                    }
+                    Err(_) => crate::native::load(&staging, manifest, &artifact)?,
+                };
+                Ok(Instance::from(plugin))
+            }
+            Transport::Process => {
+                let artifact = artifact(manifest, &manifest_dir)?;
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(LoadError::NoRuntime { plugin });
+                }
+                let plugin = crate::process::load(
+                    &staging,
+                    &self.config.process,
+                    manifest,
+                    &manifest_dir,
+                    &artifact,
+                )
+                .await?;
+                Ok(Instance::from(plugin))
+            }
+            transport => Err(LoadError::UnsupportedTransport { plugin, transport }),
+        }
+    }
+}
+
+fn artifact(manifest: &Manifest, manifest_dir: &Path) -> Result<PathBuf, LoadError> {
+    manifest
+        .artifact_path(manifest_dir)
+        .ok_or_else(|| LoadError::NoArtifact {
+            plugin: manifest.name().to_string(),
+        })
+}
+
+/// Distinguishes the cache copies of one process.
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+/// Reads, verifies and copies artifacts into the cache directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Staging {
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) max_artifact_size: u64,
+}
+
+impl Staging {
+    /// Reads the artifact (a regular file within the size limit, read with
+    /// a cap so a file that grows meanwhile cannot blow it) and verifies the
+    /// manifest's checksum on exactly those bytes.
+    pub(crate) fn read_verified(
+        &self,
+        manifest: &Manifest,
+        path: &Path,
+    ) -> Result<Vec<u8>, LoadError> {
+        let plugin = manifest.name().to_string();
+        let read_error = |source| LoadError::ReadArtifact {
+            plugin: plugin.clone(),
+            path: path.to_path_buf(),
+            source,
+        };
+        // Non-blocking, so that a FIFO put in the artifact's place cannot
+        // hang the open; it is refused below as not a regular file.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        }
+        let file = options.open(path).map_err(read_error)?;
+        let metadata = file.metadata().map_err(read_error)?;
+        if !metadata.is_file() {
+            return Err(LoadError::NotAFile {
+                plugin,
+                path: path.to_path_buf(),
+                kind: file_kind(&metadata),
+            });
+        }
+        let limit = self.max_artifact_size;
+        let too_large = |size| LoadError::ArtifactTooLarge {
+            plugin: plugin.clone(),
+            path: path.to_path_buf(),
+            size,
+            limit,
+        };
+        if metadata.len() > limit {
+            return Err(too_large(metadata.len()));
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large(bytes.len() as u64));
+        }
+        if let Some(expected) = manifest.checksum() {
+            // Hashing costs about 3 ms per MiB, so only when there is a
+            // checksum to verify. Every checksum the manifest accepts is a
+            // SHA-256.
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+            if expected.sha256() != Some(&digest) {
+                return Err(LoadError::ChecksumMismatch {
+                    plugin,
+                    path: path.to_path_buf(),
+                    expected: expected.to_string(),
+                    actual: Checksum::Sha256(digest).to_string(),
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Writes the verified bytes to a fresh, unique file in the cache
+    /// (`STEM-PID-N[.EXT]`), read-only, and executable when asked.
+    pub(crate) fn stage(
+        &self,
+        manifest: &Manifest,
+        path: &Path,
+        bytes: &[u8],
+        executable: bool,
+    ) -> Result<PathBuf, LoadError> {
+        let cache_error = |reason: String, source| LoadError::Cache {
+            plugin: manifest.name().to_string(),
+            path: path.to_path_buf(),
+            cache: self.cache_dir.clone(),
+            reason,
+            source,
+        };
+        if let Ok(metadata) = std::fs::metadata(&self.cache_dir)
+            && !metadata.is_dir()
+        {
+            return Err(cache_error(
+                format!("it exists and is {}, not a directory", file_kind(&metadata)),
+                std::io::Error::from(std::io::ErrorKind::NotADirectory),
+            ));
+        }
+        std::fs::create_dir_all(&self.cache_dir)
+            .map_err(|e| cache_error(format!("cannot create it: {e}"), e))?;
+        // `STEM-PID-N.EXT`: unique per process and load, so no content hash
+        // is needed; the stem keeps `ps` output and process names readable.
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| manifest.name().to_string());
+        let extension = path
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        let copy = self.cache_dir.join(format!(
+            "{stem}-{}-{}{extension}",
+            std::process::id(),
+            COPIES.fetch_add(1, Ordering::Relaxed),
+        ));
+        write_copy(&copy, bytes, executable)
+            .map_err(|e| cache_error(format!("cannot write {}: {e}", copy.display()), e))?;
+        Ok(copy)
+    }
+}
+
+/// Writes a new file (never an existing one), read-only for everyone but
+/// readable and, when asked, executable by its owner.
+fn write_copy(path: &Path, bytes: &[u8], executable: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if executable { 0o500 } else { 0o400 });
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    let mut file = options.open(path)?;
+    file.write_all(bytes)
+}
+
+/// What a file that is not a regular file is, in words.
+pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    let kind = metadata.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
