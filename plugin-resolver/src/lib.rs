@@ -167,6 +167,22 @@
 //! requirements on one plugin that no version satisfies (alone, or together
 //! across different dependents) are version conflicts.
 //!
+//! **Keys: a number the resolver carries and never reads.** A host builds
+//! its registry from discovered plugins and must find, for every chosen
+//! version, the discovered plugin it came from; but the resolver stays
+//! below discovery and knows nothing of paths or artifacts. So a candidate
+//! may carry a [`CandidateKey`] (a `u64`, `Copy`, given with
+//! [`Candidate::with_key`] or [`Registry::add_manifest_with_key`]) that the
+//! resolution hands back ([`Resolution::key`]). A number rather than a
+//! type parameter keeps `Registry` and `Resolution` plain types every crate
+//! can name, and rather than a path or an `Arc<dyn Any>` keeps the resolver
+//! from knowing what it points to (an index into the host's table of
+//! discovered plugins, or an id in a map). A key is not identity: the name
+//! and version are. A second candidate of one name and version is refused
+//! whatever its key, the first keeping its place and its key, so every
+//! chosen version has exactly one key or none; keys never decide a choice,
+//! and two candidates may share one.
+//!
 //! **Depth and steps.** The depth is the longest chain in the chosen graph
 //! (a cycle's group counts once). PubGrub's work can grow faster than the
 //! number of its steps on adversarial input (a failing chain of 50,000
@@ -195,7 +211,7 @@ mod tree;
 
 pub use error::{CancelReason, Failure, Hint, ResolveError, VersionConflict};
 pub use options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted, WantedParseError};
-pub use registry::{Candidate, Registry, RegistryError, Requirement};
+pub use registry::{Candidate, CandidateKey, Registry, RegistryError, Requirement};
 pub use resolution::{
     DependencyEdge, DependencyKind, DropReason, Dropped, LeftOut, Resolution, Warning,
 };

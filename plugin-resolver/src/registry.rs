@@ -46,13 +46,75 @@ impl fmt::Display for Requirement {
     }
 }
 
-/// One version of one plugin the resolver may choose.
+/// An opaque key a caller attaches to a [`Candidate`], carried unchanged
+/// into the [`Resolution`](crate::Resolution) that chooses it
+/// ([`Resolution::key`](crate::Resolution::key)) and into a
+/// [`ResolutionDiff`](crate::ResolutionDiff).
+///
+/// The resolver never interprets it: it is not part of a candidate's
+/// identity (that is the name and the version), it never decides a choice,
+/// and two candidates may carry the same key. It is a number so that it is
+/// `Copy` and the resolver stays below whatever it points to: a host gives
+/// each discovered plugin an index (or an id it keeps in a map) and finds
+/// the discovered plugin a chosen version came from with it.
+///
+/// ```
+/// use plugin_resolver::{Candidate, CandidateKey, Registry, ResolveOptions, Wanted, resolve};
+/// use plugin_version::Version;
+///
+/// // What discovery found, in the host's own table; the key is the index.
+/// let found = [("greeter", Version::new(1, 0, 0)), ("greeter", Version::new(2, 0, 0))];
+/// let mut registry = Registry::new();
+/// for (at, (name, version)) in found.iter().enumerate() {
+///     registry.add(Candidate::new(*name, version.clone()).with_key(CandidateKey::new(at as u64)))?;
+/// }
+/// let resolution = resolve(&registry, &[Wanted::new("greeter")], &ResolveOptions::default())?;
+/// let key = resolution.key("greeter").expect("keyed");
+/// assert_eq!(found[key.get() as usize].1, Version::new(2, 0, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CandidateKey(u64);
+
+impl CandidateKey {
+    /// The key holding `value`.
+    pub const fn new(value: u64) -> Self {
+        CandidateKey(value)
+    }
+
+    /// The value given to [`CandidateKey::new`].
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl From<u64> for CandidateKey {
+    fn from(value: u64) -> Self {
+        CandidateKey(value)
+    }
+}
+
+impl From<CandidateKey> for u64 {
+    fn from(key: CandidateKey) -> Self {
+        key.0
+    }
+}
+
+impl fmt::Display for CandidateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One version of one plugin the resolver may choose, with the caller's
+/// optional [`CandidateKey`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     name: Arc<str>,
     version: Version,
     required: Vec<Requirement>,
     optional: Vec<Requirement>,
+    key: Option<CandidateKey>,
 }
 
 impl Candidate {
@@ -64,6 +126,7 @@ impl Candidate {
             version,
             required: Vec::new(),
             optional: Vec::new(),
+            key: None,
         }
     }
 
@@ -81,7 +144,16 @@ impl Candidate {
             version: manifest.version().clone(),
             required: convert(requirements.required_plugins()),
             optional: convert(requirements.optional_plugins()),
+            key: None,
         }
+    }
+
+    /// Attaches the caller's key (replacing any earlier one); the resolver
+    /// carries it into the resolution and never reads it.
+    #[must_use]
+    pub fn with_key(mut self, key: CandidateKey) -> Self {
+        self.key = Some(key);
+        self
     }
 
     /// Adds a required dependency.
@@ -117,6 +189,11 @@ impl Candidate {
     /// Optional dependencies, in the order given.
     pub fn optional_dependencies(&self) -> &[Requirement] {
         &self.optional
+    }
+
+    /// The caller's key, if one was attached ([`Candidate::with_key`]).
+    pub fn key(&self) -> Option<CandidateKey> {
+        self.key
     }
 }
 
@@ -233,6 +310,15 @@ impl Registry {
 
     /// Adds one candidate. As in a manifest, a candidate may not depend on
     /// itself nor list one dependency twice (as required, optional, or both).
+    ///
+    /// A name and version identify a candidate: a second candidate with the
+    /// name and version of one already added is refused
+    /// ([`RegistryError::DuplicateVersion`]), whatever the keys, and the
+    /// first keeps its place and its key. So each chosen version has exactly
+    /// one key (or none); a caller that wants another candidate of the same
+    /// version to win settles that before adding (discovery does: it
+    /// reports one plugin per name and version). The key of the one kept is
+    /// `registry.candidate(name, version).and_then(Candidate::key)`.
     pub fn add(&mut self, candidate: Candidate) -> Result<(), RegistryError> {
         let shown = || format!("{} {}", candidate.name, candidate.version);
         if candidate.name.is_empty()
@@ -314,6 +400,17 @@ impl Registry {
     /// Adds the candidate a manifest describes; see [`Candidate::from_manifest`].
     pub fn add_manifest(&mut self, manifest: &Manifest) -> Result<(), RegistryError> {
         self.add(Candidate::from_manifest(manifest))
+    }
+
+    /// Adds the candidate a manifest describes, with the caller's key (for
+    /// instance the index of the discovered plugin the manifest came from).
+    /// Duplicates are refused as by [`Registry::add`].
+    pub fn add_manifest_with_key(
+        &mut self,
+        manifest: &Manifest,
+        key: CandidateKey,
+    ) -> Result<(), RegistryError> {
+        self.add(Candidate::from_manifest(manifest).with_key(key))
     }
 
     /// Number of candidates (plugin versions).

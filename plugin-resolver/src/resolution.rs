@@ -8,6 +8,7 @@ use std::sync::Arc;
 use plugin_version::{Constraint, Version};
 
 use crate::error::{Failure, cycle_text};
+use crate::registry::CandidateKey;
 
 /// Whether an edge of the dependency graph is required or optional.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -273,6 +274,8 @@ impl fmt::Display for Dropped {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resolution {
     pub(crate) selected: BTreeMap<Arc<str>, Version>,
+    /// The keys of the chosen candidates that have one.
+    pub(crate) keys: BTreeMap<Arc<str>, CandidateKey>,
     pub(crate) edges: BTreeMap<Arc<str>, Vec<DependencyEdge>>,
     pub(crate) groups: Vec<Vec<Arc<str>>>,
     pub(crate) cycles: Vec<Vec<String>>,
@@ -289,6 +292,13 @@ impl Resolution {
     /// The chosen version of `name`, if it is loaded.
     pub fn version(&self, name: &str) -> Option<&Version> {
         self.selected.get(name)
+    }
+
+    /// The key of the candidate chosen for `name`
+    /// ([`Candidate::with_key`](crate::Candidate::with_key)); `None` if
+    /// `name` is not loaded or its candidate has no key.
+    pub fn key(&self, name: &str) -> Option<CandidateKey> {
+        self.keys.get(name).copied()
     }
 
     /// Number of plugins to load.

@@ -754,6 +754,11 @@ impl<'a> Solver<'a> {
                 .enumerate()
                 .map(|(at, (_, entry))| (shared(at), entry.version().clone()))
                 .collect(),
+            keys: selection
+                .iter()
+                .enumerate()
+                .filter_map(|(at, (_, entry))| Some((shared(at), entry.candidate.key()?)))
+                .collect(),
             groups: layout
                 .groups
                 .iter()

@@ -1,7 +1,7 @@
 //! Registries built from manifests (`Registry::add_manifest`), including
 //! the guide's two examples verbatim.
 
-use plugin_resolver::{DependencyKind, Registry, ResolveOptions, Wanted, resolve};
+use plugin_resolver::{CandidateKey, DependencyKind, Registry, ResolveOptions, Wanted, resolve};
 
 fn manifest(text: &str, file: &str) -> plugin_manifest::Manifest {
     plugin_manifest::parse(text.as_bytes(), file)
@@ -94,4 +94,32 @@ fn manifest_constraints_are_kept() {
         .unwrap();
     assert_eq!(candidate.required()[0].name(), "db");
     assert_eq!(candidate.required()[0].constraint().as_str(), "^2");
+}
+
+#[test]
+fn a_key_given_with_a_manifest_comes_back_with_the_chosen_version() {
+    let text = |version: &str| {
+        format!(
+            r#"{{"name": "greeter", "version": "{version}", "transport": "grpc", "endpoint": "g:1"}}"#
+        )
+    };
+    let mut registry = Registry::new();
+    for (key, version) in [(7, "1.0.0"), (9, "2.0.0")] {
+        registry
+            .add_manifest_with_key(&manifest(&text(version), "g.json"), CandidateKey::new(key))
+            .unwrap();
+    }
+    // The same version again, under another key: refused, the first kept.
+    assert!(
+        registry
+            .add_manifest_with_key(&manifest(&text("2.0.0"), "g.json"), CandidateKey::new(11))
+            .is_err()
+    );
+    let resolution = resolve(
+        &registry,
+        &[Wanted::new("greeter")],
+        &ResolveOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(resolution.key("greeter"), Some(CandidateKey::new(9)));
 }
