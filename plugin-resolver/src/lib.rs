@@ -183,6 +183,18 @@
 //! chosen version has exactly one key or none; keys never decide a choice,
 //! and two candidates may share one.
 //!
+//! **Dependents: what stops, and what only loses an option.** A host
+//! whose plugin fails takes down what requires it, and must decide what to
+//! do with what merely uses it. [`Resolution::dependents`] is the exact
+//! reverse of the graph's edges (an optional dependent only when the
+//! optional dependency was loaded), each tagged with its
+//! [`DependencyKind`]. [`Resolution::transitive_dependents`] follows
+//! required edges to a fixed point (everything that cannot run without the
+//! plugin) and adds, tagged optional, the plugins with an optional
+//! dependency on anything in that set, but goes no further from them:
+//! they keep running. The answer is in load order, so a host stops it in
+//! reverse. Both are computed from an index built once per resolution.
+//!
 //! **Depth and steps.** The depth is the longest chain in the chosen graph
 //! (a cycle's group counts once). PubGrub's work can grow faster than the
 //! number of its steps on adversarial input (a failing chain of 50,000
@@ -213,6 +225,7 @@ pub use error::{CancelReason, Failure, Hint, ResolveError, VersionConflict};
 pub use options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted, WantedParseError};
 pub use registry::{Candidate, CandidateKey, Registry, RegistryError, Requirement};
 pub use resolution::{
-    DependencyEdge, DependencyKind, DropReason, Dropped, LeftOut, Resolution, Warning,
+    Affected, DependencyEdge, DependencyKind, Dependent, DropReason, Dropped, LeftOut, Resolution,
+    Warning,
 };
 pub use solve::resolve;

@@ -1,7 +1,7 @@
 //! A successful [`Resolution`]: the chosen versions, the dependency graph,
 //! the load order, and what was dropped or left out on the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -58,6 +58,63 @@ impl Ord for DependencyEdge {
             other.kind,
             other.constraint.as_str(),
         ))
+    }
+}
+
+/// A plugin that depends on another in the resolved graph: one edge of
+/// [`Resolution::dependents`], seen from the plugin depended on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    pub(crate) name: Arc<str>,
+    pub(crate) constraint: Arc<Constraint>,
+    pub(crate) kind: DependencyKind,
+}
+
+impl Dependent {
+    /// The plugin that depends.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The versions it accepts of the plugin depended on.
+    pub fn constraint(&self) -> &Constraint {
+        &self.constraint
+    }
+
+    /// Required (it cannot load without it) or optional (it uses it, and
+    /// it is loaded).
+    pub fn kind(&self) -> DependencyKind {
+        self.kind
+    }
+}
+
+/// A plugin affected when others go away: one entry of
+/// [`Resolution::transitive_dependents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Affected {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: DependencyKind,
+    pub(crate) via: Vec<Arc<str>>,
+}
+
+impl Affected {
+    /// The plugin affected.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// [`DependencyKind::Required`]: it requires a plugin that goes away,
+    /// directly or through a chain of required dependencies, and must go
+    /// too. [`DependencyKind::Optional`]: it stays loadable, but loses an
+    /// optional dependency (a plugin that goes away).
+    pub fn kind(&self) -> DependencyKind {
+        self.kind
+    }
+
+    /// Its dependencies (of that kind) that go away, sorted by name: for a
+    /// required one, why it must go; for an optional one, what it loses.
+    pub fn via(&self) -> &[Arc<str>] {
+        &self.via
     }
 }
 
@@ -281,6 +338,12 @@ pub struct Resolution {
     pub(crate) cycles: Vec<Vec<String>>,
     pub(crate) dropped: Vec<Dropped>,
     pub(crate) warnings: Vec<Warning>,
+    /// Derived by [`Resolution::index`]: the reverse of `edges`, each list
+    /// sorted like `edges`.
+    pub(crate) dependents: BTreeMap<Arc<str>, Vec<Dependent>>,
+    /// Derived by [`Resolution::index`]: each plugin's place in the load
+    /// order.
+    pub(crate) positions: BTreeMap<Arc<str>, usize>,
 }
 
 impl Resolution {
@@ -315,6 +378,127 @@ impl Resolution {
     /// every required one, and the optional ones that are loaded.
     pub fn dependencies(&self, name: &str) -> &[DependencyEdge] {
         self.edges.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The plugins that depend on `name` among the loaded plugins, sorted
+    /// by name: the reverse of [`Resolution::dependencies`]. Each one is
+    /// tagged required or optional; an optional dependent is listed only
+    /// when the optional dependency was loaded (an edge of the graph). Empty
+    /// when `name` is not loaded or nothing depends on it.
+    ///
+    /// ```
+    /// use plugin_resolver::{Candidate, DependencyKind, Registry, ResolveOptions, Wanted, resolve};
+    /// use plugin_version::{Constraint, Version};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.add(Candidate::new("app", Version::new(1, 0, 0)).require("db", Constraint::any()))?;
+    /// registry.add(Candidate::new("admin", Version::new(1, 0, 0)).optional("db", Constraint::any()))?;
+    /// registry.add(Candidate::new("db", Version::new(1, 0, 0)))?;
+    /// let wanted = [Wanted::new("app"), Wanted::new("admin")];
+    /// let resolution = resolve(&registry, &wanted, &ResolveOptions::default())?;
+    /// let dependents: Vec<_> = resolution.dependents("db").iter().map(|d| (d.name(), d.kind())).collect();
+    /// assert_eq!(dependents, [("admin", DependencyKind::Optional), ("app", DependencyKind::Required)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dependents(&self, name: &str) -> &[Dependent] {
+        self.dependents.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Everything affected if `name` went away (failed, or was unloaded),
+    /// in load order; see [`Resolution::transitive_dependents_of`].
+    pub fn transitive_dependents(&self, name: &str) -> Vec<Affected> {
+        self.transitive_dependents_of([name])
+    }
+
+    /// Everything affected if the plugins `names` went away together, in
+    /// load order (so in reverse for unloading), the plugins `names`
+    /// themselves excluded, and names not loaded ignored:
+    ///
+    /// - tagged [`DependencyKind::Required`], every plugin that requires
+    ///   one of them, directly or through a chain of required
+    ///   dependencies: it cannot run without them ("a plugin that fails
+    ///   takes its dependents down with it");
+    /// - tagged [`DependencyKind::Optional`], every other plugin with an
+    ///   optional dependency on one of them or on a plugin that goes down
+    ///   with them: it keeps running, without that dependency. The ones
+    ///   that depend on *it* are not affected, so the search stops there.
+    ///
+    /// ```
+    /// use plugin_resolver::{Candidate, DependencyKind, Registry, ResolveOptions, Wanted, resolve};
+    /// use plugin_version::{Constraint, Version};
+    ///
+    /// let mut registry = Registry::new();
+    /// let v1 = Version::new(1, 0, 0);
+    /// registry.add(Candidate::new("kv", v1.clone()))?;
+    /// registry.add(Candidate::new("greeter", v1.clone()).require("kv", Constraint::any()))?;
+    /// registry.add(Candidate::new("web", v1.clone()).require("greeter", Constraint::any()))?;
+    /// registry.add(Candidate::new("stats", v1.clone()).optional("web", Constraint::any()))?;
+    /// let wanted = [Wanted::new("web"), Wanted::new("stats")];
+    /// let resolution = resolve(&registry, &wanted, &ResolveOptions::default())?;
+    /// let affected = resolution.transitive_dependents("kv");
+    /// let affected: Vec<_> = affected.iter().map(|a| (a.name(), a.kind())).collect();
+    /// assert_eq!(
+    ///     affected,
+    ///     [
+    ///         ("greeter", DependencyKind::Required),
+    ///         ("web", DependencyKind::Required),
+    ///         ("stats", DependencyKind::Optional),
+    ///     ]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn transitive_dependents_of<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Vec<Affected> {
+        let mut gone: BTreeSet<&str> = BTreeSet::new();
+        let mut queue: Vec<&str> = Vec::new();
+        for name in names {
+            if let Some((name, _)) = self.selected.get_key_value(name)
+                && gone.insert(name)
+            {
+                queue.push(name);
+            }
+        }
+        let first: BTreeSet<&str> = gone.clone();
+        // Everything that requires a plugin gone, to a fixed point.
+        while let Some(name) = queue.pop() {
+            for dependent in self.dependents(name) {
+                if dependent.kind == DependencyKind::Required && gone.insert(&dependent.name) {
+                    queue.push(&dependent.name);
+                }
+            }
+        }
+        let mut optional: BTreeSet<&str> = BTreeSet::new();
+        for name in &gone {
+            for dependent in self.dependents(name) {
+                if dependent.kind == DependencyKind::Optional && !gone.contains(&*dependent.name) {
+                    optional.insert(&dependent.name);
+                }
+            }
+        }
+        let affected = |name: &str, kind: DependencyKind| Affected {
+            name: self.shared(name),
+            kind,
+            via: self
+                .dependencies(name)
+                .iter()
+                .filter(|edge| edge.kind == kind && gone.contains(&*edge.name))
+                .map(|edge| edge.name.clone())
+                .collect(),
+        };
+        let mut out: Vec<Affected> = gone
+            .iter()
+            .filter(|name| !first.contains(*name))
+            .map(|name| affected(name, DependencyKind::Required))
+            .chain(
+                optional
+                    .iter()
+                    .map(|name| affected(name, DependencyKind::Optional)),
+            )
+            .collect();
+        out.sort_by_key(|affected| self.position(&affected.name));
+        out
     }
 
     /// Every edge of the dependency graph, as `(dependent, edge)`, sorted.
@@ -353,5 +537,44 @@ impl Resolution {
     /// together, optional dependencies the order could not respect.
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+
+    /// Fills the derived fields (reverse edges, load positions) from
+    /// `edges` and `groups`; called once the resolution is complete.
+    pub(crate) fn index(&mut self) {
+        self.dependents.clear();
+        for (from, edges) in &self.edges {
+            for edge in edges {
+                self.dependents
+                    .entry(edge.name.clone())
+                    .or_default()
+                    .push(Dependent {
+                        name: from.clone(),
+                        constraint: edge.constraint.clone(),
+                        kind: edge.kind,
+                    });
+            }
+        }
+        // `edges` is walked by dependent name, so each list is already in
+        // name order; one dependent has at most one edge to a plugin.
+        self.positions = self
+            .groups
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(at, name)| (name.clone(), at))
+            .collect();
+    }
+
+    /// The place of `name` in the load order (`usize::MAX` if not loaded).
+    pub(crate) fn position(&self, name: &str) -> usize {
+        self.positions.get(name).copied().unwrap_or(usize::MAX)
+    }
+
+    /// The resolution's own `Arc` of a loaded plugin's name.
+    fn shared(&self, name: &str) -> Arc<str> {
+        self.selected
+            .get_key_value(name)
+            .map_or_else(|| Arc::from(name), |(name, _)| name.clone())
     }
 }

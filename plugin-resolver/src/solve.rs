@@ -798,6 +798,7 @@ impl<'a> Solver<'a> {
                 resolution.edges.insert(shared(at), edges);
             }
         }
+        resolution.index();
         Ok(resolution)
     }
 }
