@@ -254,8 +254,9 @@ pub enum CallError {
         /// Why it failed.
         cause: FailureCause,
     },
-    /// The instance is shutting down or shut down and takes no new calls;
-    /// also the error of a call abandoned by a shutdown.
+    /// The instance is shutting down or shut down and takes no new calls.
+    /// The call never reached the plugin, so it is safe to send again (to
+    /// the instance that replaced this one, say).
     #[error("plugin {plugin}: {method}: refused, the plugin is {state}")]
     Stopped {
         /// The plugin.
@@ -264,6 +265,17 @@ pub enum CallError {
         method: String,
         /// `draining` or `stopped`.
         state: &'static str,
+    },
+    /// A shutdown stopped the plugin while the call was still in flight,
+    /// after the grace period: the call may or may not have taken effect.
+    #[error(
+        "plugin {plugin}: {method}: the plugin was stopped while the call was in flight (the shutdown's grace period had passed)"
+    )]
+    Abandoned {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
     },
     /// A process plugin's child ended while the call was in flight.
     #[error(

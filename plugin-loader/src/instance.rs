@@ -188,7 +188,7 @@ pub struct ShutdownOutcome {
     /// The calls still running when the grace period ended. Native calls
     /// cannot be interrupted: they run on, and the plugin's `shutdown` runs
     /// when the last of them returns ([`Ended::Deferred`]). Process calls
-    /// fail with [`CallError::Stopped`] when the child is stopped.
+    /// fail with [`CallError::Abandoned`] when the child is stopped.
     pub abandoned_calls: usize,
     /// How the plugin ended.
     pub ended: Ended,
@@ -404,6 +404,16 @@ impl Instance {
     /// them (a slow one misses the oldest and is told how many).
     pub fn events(&self) -> Subscription<InstanceEvent> {
         self.life().subscribe()
+    }
+
+    /// Whether `other` is a clone of this instance (the same loaded plugin,
+    /// not merely the same name and version).
+    pub fn same_instance(&self, other: &Instance) -> bool {
+        match (&self.transport, &other.transport) {
+            (Transports::Native(a), Transports::Native(b)) => a.same(b),
+            (Transports::Process(a), Transports::Process(b)) => a.same(b),
+            _ => false,
+        }
     }
 
     /// The native handle, when this is a native plugin (for hosts that call

@@ -1093,6 +1093,10 @@ impl ProcessPlugin {
         &self.shared.life
     }
 
+    pub(crate) fn same(&self, other: &ProcessPlugin) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.shared.spec.plugin
@@ -1147,12 +1151,11 @@ impl ProcessPlugin {
                 method: method.to_string(),
                 cause,
             },
-            Some(Closed::Stopped) | None => match self.shared.life.refusal(method) {
-                CallError::Stopped { .. } | CallError::Failed { .. } => {
-                    self.shared.life.refusal(method)
-                }
-                other => other,
+            Some(Closed::Stopped) => CallError::Abandoned {
+                plugin: self.name().to_string(),
+                method: method.to_string(),
             },
+            None => self.shared.life.refusal(method),
         }
     }
 
@@ -1301,7 +1304,7 @@ impl ProcessPlugin {
 
     /// Shuts the plugin down: no new calls, up to `grace` for the calls in
     /// flight, then the child is stopped (`Shutdown`, `SIGTERM`, `SIGKILL`;
-    /// calls still in flight then fail with [`CallError::Stopped`]).
+    /// calls still in flight then fail with [`CallError::Abandoned`]).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
         if begin_shutdown(&self.shared.life).is_none() {
             return ShutdownOutcome {

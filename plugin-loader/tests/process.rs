@@ -532,7 +532,7 @@ async fn shutdown_with_a_call_stuck(staged: &support::Staged, expected: Ended) {
     let outcome = plugin.shutdown(Duration::from_millis(10)).await;
     assert_eq!((outcome.abandoned_calls, outcome.ended), (1, expected));
     let error = busy.await.expect("task").expect_err("abandoned");
-    assert!(matches!(error, CallError::Stopped { .. }), "{error}");
+    assert!(matches!(error, CallError::Abandoned { .. }), "{error}");
     assert_eq!(
         processes_from(cache.path(), "fixture-process"),
         Vec::<u32>::new()
