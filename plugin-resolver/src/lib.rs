@@ -77,6 +77,12 @@
 //!   `missing_wanted`, `version_conflicts` (plugin, constraint, available
 //!   versions), `circular_dependencies`, and `explanation()`, written from
 //!   PubGrub's derivation tree in terms of plugins.
+//! - **For a host.** A candidate may carry the caller's [`CandidateKey`],
+//!   handed back for the chosen version ([`Resolution::key`]);
+//!   [`Resolution::dependents`] and [`Resolution::transitive_dependents`]
+//!   say what depends on a plugin and what goes down with it;
+//!   [`Resolution::diff`] says what to unload, swap, load and reload to go
+//!   from one resolution to the next.
 //! - **Bounds.** [`ResolveOptions::max_resolution_depth`] limits the longest
 //!   chain of required dependencies; [`ResolveOptions::max_steps`] and
 //!   [`ResolveOptions::time_limit`] bound the solver's work (checked at every
@@ -195,6 +201,23 @@
 //! they keep running. The answer is in load order, so a host stops it in
 //! reverse. Both are computed from an index built once per resolution.
 //!
+//! **A diff in the order a host applies it.** A host re-resolves after
+//! every batch of discovery events and must act on the difference, whatever
+//! events brought it: v2 appearing beside v1 and v1 disappearing is one
+//! version change, as is an in-place update. [`Resolution::diff`] matches
+//! plugins by name and compares versions (build metadata included, as the
+//! registry does; [`Direction`] says upgrade, downgrade or rebuild by
+//! semver precedence). Removals come in reverse load order of the old
+//! resolution (dependents first), additions, version changes and kept
+//! plugins in load order of the new one, so each list can be applied as
+//! it stands. A kept plugin lists its [`DependencyChange`]s (an optional
+//! dependency now loaded or gone, a dependency at another version, a
+//! constraint or kind changed by a manifest rewritten under the same
+//! version); [`KeptPlugin::required_changed`] singles out a change of its
+//! required dependencies' versions, after which a host reloads it. Keys are
+//! carried on both sides but never compared: what a key points to is the
+//! host's to judge.
+//!
 //! **Depth and steps.** The depth is the longest chain in the chosen graph
 //! (a cycle's group counts once). PubGrub's work can grow faster than the
 //! number of its steps on adversarial input (a failing chain of 50,000
@@ -211,6 +234,7 @@
 //! (`cargo xtask bench`).
 #![deny(missing_docs)]
 
+mod diff;
 mod error;
 mod graph;
 mod options;
@@ -221,6 +245,10 @@ mod resolution;
 mod solve;
 mod tree;
 
+pub use diff::{
+    DependencyChange, Direction, KeptPlugin, ResolutionDiff, ResolvedDependency, SelectedPlugin,
+    VersionChange,
+};
 pub use error::{CancelReason, Failure, Hint, ResolveError, VersionConflict};
 pub use options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted, WantedParseError};
 pub use registry::{Candidate, CandidateKey, Registry, RegistryError, Requirement};

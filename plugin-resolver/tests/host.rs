@@ -6,8 +6,8 @@
 mod support;
 
 use plugin_resolver::{
-    Affected, CandidateKey, CircularDependencyMode, Registry, RegistryError, Resolution,
-    ResolveOptions, Warning,
+    Affected, CandidateKey, CircularDependencyMode, Direction, KeptPlugin, Registry, RegistryError,
+    Resolution, ResolutionDiff, ResolveOptions, ResolvedDependency, Warning,
 };
 use support::{registry, run, run_with, version};
 
@@ -192,4 +192,258 @@ fn a_cycle_loaded_together_goes_down_together() {
         affected(&resolution.transitive_dependents("y")),
         ["x Required [y]", "top Required [y]"]
     );
+}
+
+// ----- diff -------------------------------------------------------------------
+
+/// Every line of a diff, in its orders.
+fn diff_lines(diff: &ResolutionDiff) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(diff.removed().iter().map(|p| format!("- {p}")));
+    out.extend(diff.changed().iter().map(|c| format!("~ {c}")));
+    out.extend(diff.added().iter().map(|p| format!("+ {p}")));
+    for kept in diff.rewired() {
+        for change in kept.dependency_changes() {
+            let side = |edge: Option<&ResolvedDependency>| {
+                edge.map_or("none".to_owned(), |e| {
+                    format!("{:?} {} @{}", e.kind(), e.constraint(), e.version())
+                })
+            };
+            out.push(format!(
+                "= {} {}: {} {} -> {}{}",
+                kept.name(),
+                kept.version(),
+                change.dependency(),
+                side(change.old_edge()),
+                side(change.new_edge()),
+                if change.is_required_change() {
+                    " (reload)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    out
+}
+
+fn kept_names(diff: &ResolutionDiff) -> Vec<&str> {
+    diff.kept().iter().map(KeptPlugin::name).collect()
+}
+
+#[test]
+fn a_diff_lists_removals_in_reverse_old_order_and_the_rest_in_new_order() {
+    let old_reg = registry([
+        pkg!("app@1.0.0" => ["db ^1", "log"]),
+        pkg!("db@1.0.0" => ["net"]),
+        pkg!("net@1.0.0"),
+        pkg!("log@1.0.0"),
+        pkg!("legacy@1.0.0" => ["shim"]),
+        pkg!("shim@1.0.0"),
+    ]);
+    let new_reg = registry([
+        pkg!("app@1.0.0" => ["db ^1", "log"]),
+        pkg!("db@1.1.0" => ["io"]),
+        pkg!("io@1.0.0"),
+        pkg!("log@0.9.0"),
+        pkg!("extra@1.0.0" => ["app"]),
+    ]);
+    let old = run(&old_reg, &["app", "legacy"]).unwrap();
+    let new = run(&new_reg, &["extra"]).unwrap();
+    assert_eq!(
+        old.load_order(),
+        ["log", "net", "db", "app", "shim", "legacy"]
+    );
+    assert_eq!(new.load_order(), ["io", "db", "log", "app", "extra"]);
+    let diff = old.diff(&new);
+    assert_eq!(
+        diff_lines(&diff),
+        [
+            "- legacy 1.0.0",
+            "- shim 1.0.0",
+            "- net 1.0.0",
+            "~ db 1.0.0 -> 1.1.0 (upgrade)",
+            "~ log 1.0.0 -> 0.9.0 (downgrade)",
+            "+ io 1.0.0",
+            "+ extra 1.0.0",
+            "= app 1.0.0: db Required ^1 @1.0.0 -> Required ^1 @1.1.0 (reload)",
+            "= app 1.0.0: log Required * @1.0.0 -> Required * @0.9.0 (reload)",
+        ]
+    );
+    assert_eq!(kept_names(&diff), ["app"]);
+    assert!(!diff.is_empty());
+    // Backwards, every step is undone.
+    assert_eq!(
+        diff_lines(&new.diff(&old)),
+        [
+            "- extra 1.0.0",
+            "- io 1.0.0",
+            "~ log 0.9.0 -> 1.0.0 (upgrade)",
+            "~ db 1.1.0 -> 1.0.0 (downgrade)",
+            "+ net 1.0.0",
+            "+ shim 1.0.0",
+            "+ legacy 1.0.0",
+            "= app 1.0.0: db Required ^1 @1.1.0 -> Required ^1 @1.0.0 (reload)",
+            "= app 1.0.0: log Required * @0.9.0 -> Required * @1.0.0 (reload)",
+        ]
+    );
+}
+
+#[test]
+fn the_same_resolution_twice_differs_in_nothing() {
+    let reg = registry([pkg!("a@1.0.0" => ["b"]), pkg!("b@1.0.0")]);
+    let resolution = run(&reg, &["a"]).unwrap();
+    let diff = resolution.diff(&resolution.clone());
+    assert!(diff.is_empty());
+    assert_eq!(kept_names(&diff), ["b", "a"]);
+    // From nothing, everything is added in load order; to nothing, removed
+    // in reverse.
+    let empty = Resolution::default();
+    let lines = diff_lines(&empty.diff(&resolution));
+    assert_eq!(lines, ["+ b 1.0.0", "+ a 1.0.0"]);
+    assert_eq!(
+        diff_lines(&resolution.diff(&empty)),
+        ["- a 1.0.0", "- b 1.0.0"]
+    );
+    assert!(empty.diff(&empty).is_empty());
+}
+
+#[test]
+fn a_new_version_beside_the_old_one_is_a_change_whatever_brought_it() {
+    // v2 appears beside v1 (the registry holds both), then v1 goes: each
+    // step is a change of the selected version, never a removal and an
+    // addition.
+    let one = registry([pkg!("greeter@1.0.0").with_key(key(1))]);
+    let both = registry([
+        pkg!("greeter@1.0.0").with_key(key(1)),
+        pkg!("greeter@2.0.0").with_key(key(2)),
+    ]);
+    let two = registry([pkg!("greeter@2.0.0").with_key(key(3))]);
+    let [one, both, two] = [one, both, two].map(|reg| run(&reg, &["greeter"]).unwrap());
+    let diff = one.diff(&both);
+    assert_eq!(diff_lines(&diff), ["~ greeter 1.0.0 -> 2.0.0 (upgrade)"]);
+    let change = &diff.changed()[0];
+    assert_eq!(change.direction(), Direction::Upgrade);
+    assert_eq!(
+        (change.old_key(), change.new_key()),
+        (Some(key(1)), Some(key(2)))
+    );
+    assert_eq!(change.old_version(), &version("1.0.0"));
+    assert_eq!(change.new_version(), &version("2.0.0"));
+    // Same version from another candidate: kept, keys told, not compared.
+    let diff = both.diff(&two);
+    assert!(diff.is_empty());
+    let kept = &diff.kept()[0];
+    assert_eq!(
+        (kept.old_key(), kept.new_key()),
+        (Some(key(2)), Some(key(3)))
+    );
+}
+
+#[test]
+fn versions_that_differ_in_build_metadata_only_are_a_rebuild() {
+    let old = run(&registry([pkg!("a@1.0.0+1")]), &["a"]).unwrap();
+    let new = run(&registry([pkg!("a@1.0.0+2")]), &["a"]).unwrap();
+    let diff = old.diff(&new);
+    assert_eq!(diff.changed()[0].direction(), Direction::Rebuild);
+    assert_eq!(diff_lines(&diff), ["~ a 1.0.0+1 -> 1.0.0+2 (rebuild)"]);
+}
+
+#[test]
+fn an_optional_dependency_now_loaded_rewires_without_a_reload() {
+    let without = registry([
+        pkg!("app@1.0.0" => ["db"], optional ["cache ^1"]),
+        pkg!("db@1.0.0"),
+    ]);
+    let with = registry([
+        pkg!("app@1.0.0" => ["db"], optional ["cache ^1"]),
+        pkg!("db@1.0.0"),
+        pkg!("cache@1.2.0"),
+    ]);
+    let old = run(&without, &["app"]).unwrap();
+    let new = run(&with, &["app"]).unwrap();
+    let diff = old.diff(&new);
+    assert_eq!(
+        diff_lines(&diff),
+        [
+            "+ cache 1.2.0",
+            "= app 1.0.0: cache none -> Optional ^1 @1.2.0",
+        ]
+    );
+    let app = diff.rewired().next().unwrap();
+    assert!(!app.required_changed());
+    assert_eq!(kept_names(&diff), ["db", "app"]);
+    // The way back loses it.
+    assert_eq!(
+        diff_lines(&new.diff(&old)),
+        [
+            "- cache 1.2.0",
+            "= app 1.0.0: cache Optional ^1 @1.2.0 -> none"
+        ]
+    );
+}
+
+#[test]
+fn an_optional_dependency_that_changes_version_does_not_ask_for_a_reload() {
+    let old = run(
+        &registry([
+            pkg!("app@1.0.0" => [], optional ["cache"]),
+            pkg!("cache@1.0.0"),
+        ]),
+        &["app"],
+    )
+    .unwrap();
+    let new = run(
+        &registry([
+            pkg!("app@1.0.0" => [], optional ["cache"]),
+            pkg!("cache@1.1.0"),
+        ]),
+        &["app"],
+    )
+    .unwrap();
+    let diff = old.diff(&new);
+    assert_eq!(
+        diff_lines(&diff),
+        [
+            "~ cache 1.0.0 -> 1.1.0 (upgrade)",
+            "= app 1.0.0: cache Optional * @1.0.0 -> Optional * @1.1.0",
+        ]
+    );
+    assert!(!diff.kept()[0].required_changed());
+}
+
+#[test]
+fn a_manifest_rewritten_under_the_same_version_shows_in_its_edges() {
+    // The same app 1.0.0, now requiring what it used optionally, with
+    // another constraint on db: a constraint alone does not ask for a
+    // reload, a dependency becoming required does.
+    let old = run(
+        &registry([
+            pkg!("app@1.0.0" => ["db ^1"], optional ["log"]),
+            pkg!("db@1.0.0"),
+            pkg!("log@1.0.0"),
+        ]),
+        &["app"],
+    )
+    .unwrap();
+    let new = run(
+        &registry([
+            pkg!("app@1.0.0" => ["db >=1", "log"]),
+            pkg!("db@1.0.0"),
+            pkg!("log@1.0.0"),
+        ]),
+        &["app"],
+    )
+    .unwrap();
+    let diff = old.diff(&new);
+    assert_eq!(
+        diff_lines(&diff),
+        [
+            "= app 1.0.0: db Required ^1 @1.0.0 -> Required >=1 @1.0.0",
+            "= app 1.0.0: log Optional * @1.0.0 -> Required * @1.0.0 (reload)",
+        ]
+    );
+    let changes = diff.kept().last().unwrap().dependency_changes();
+    assert!(!changes[0].is_required_change());
+    assert!(changes[1].is_required_change());
 }
