@@ -1,7 +1,11 @@
 //! Example plugin `kv-store` (exported from a `cdylib` by `kv-store-native`,
-//! in `native/`): an in-memory key-value store with
-//! typed `get` and `set`, safe to call from many threads at once (its map is
-//! behind an `RwLock`, as the SDK's concurrency contract asks).
+//! in `native/`, and served as a child process by this crate's binary): an
+//! in-memory key-value store with typed `get` and `set`, safe to call from
+//! many threads at once (its map is behind an `RwLock`, as the SDK's
+//! concurrency contract asks).
+//!
+//! Built with the `v2` feature it is version 2.0.0 with the same methods
+//! (what a hot swap that hands the store's state over needs).
 //!
 //! ```
 //! use kv_store_plugin::KvStore;
@@ -24,6 +28,13 @@ use std::sync::RwLock;
 
 use plugkit_example_interface::{GetRequest, SetRequest, methods};
 use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, Version};
+
+/// This build's version: 1.4.1, or 2.0.0 with the `v2` feature.
+pub const VERSION: Version = if cfg!(feature = "v2") {
+    Version::new(2, 0, 0)
+} else {
+    Version::new(1, 4, 1)
+};
 
 /// The key-value store plugin.
 pub struct KvStore {
@@ -62,7 +73,7 @@ impl KvStore {
 
 impl Plugin for KvStore {
     fn info(&self) -> PluginInfo {
-        PluginInfo::new("kv-store", Version::new(1, 4, 1)).with_capabilities(["kv:get", "kv:set"])
+        PluginInfo::new("kv-store", VERSION).with_capabilities(["kv:get", "kv:set"])
     }
 
     /// `call`, JSON calls and the method list all come from this table.
