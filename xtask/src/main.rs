@@ -4,10 +4,14 @@
 //! `.cargo/config.toml`, with every path resolved from `CARGO_MANIFEST_DIR` so
 //! it works from any directory of the checkout.
 //!
-//! - `cargo xtask test`: tidy, the example host on the staged example
-//!   plugins, then `cargo test --workspace` (tests that need built plugins
-//!   or the npm `semver` package build or install them themselves).
+//! - `cargo xtask test`: tidy, the example host on the example plugins laid
+//!   out by `example-plugins`, then `cargo test --workspace` (tests that
+//!   need built plugins or the npm `semver` package build or install them
+//!   themselves).
 //! - `cargo xtask demo`: the main job; shows what plugkit does today.
+//! - `cargo xtask example-plugins --out DIR [--release]`: builds every
+//!   variant of the example plugins and lays them out as ready-to-load
+//!   plugin directories (the layout: `xtask/src/examples.rs`).
 //! - `cargo xtask bench`: runs every criterion benchmark and prints one table
 //!   of figures beside their baselines.
 //! - `cargo xtask tidy`: mechanical rules (crate graph, `//!` headers, docs lints).
@@ -22,12 +26,17 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins>
 
   test    everything a fresh clone needs, then cargo test --workspace
   demo    the main job: what plugkit does, on the bundled example manifests
   bench   run the criterion benchmarks; print each figure beside its baseline
-  tidy    check the crate graph, //! headers and crate docs";
+  tidy    check the crate graph, //! headers and crate docs
+  example-plugins --out DIR [--release]
+          build the example plugins (every version and variant) and lay them
+          out as plugin directories: DIR/native/, DIR/process/ (greeter 1.0.0
+          and 2.0.0, kv-store 1.4.1) and DIR/native-extra/, DIR/process-extra/
+          (kv-store 2.0.0, greeter 3.0.0 that panics in init or is unhealthy)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +45,7 @@ fn main() -> Result<()> {
         Some("test") => test(&root, &args[1..]),
         Some("demo") => demo::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
+        Some("example-plugins") => examples::command(&root, &args[1..]),
         Some("tidy") => {
             tidy::check(&root)?;
             println!("tidy: ok");
