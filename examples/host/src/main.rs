@@ -11,8 +11,10 @@
 //! greeter again, built as an executable) as child processes and calls them
 //! the same way: one plugin code base, two transports, one `Instance`.
 //!
-//! `cargo xtask demo` and `cargo xtask test` build the example plugins,
-//! stage them in `target/plugkit-examples/plugins/` and run this program.
+//! `cargo xtask demo` and `cargo xtask test` lay the example plugins out
+//! with `cargo xtask example-plugins --out target/plugkit-examples/plugins`
+//! and run this program on that directory's `native/` (plugin directory)
+//! and `process/` (process plugin directory).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
