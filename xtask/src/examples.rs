@@ -46,6 +46,11 @@
 //! out right after its build, under a lock file, so two layouts running at
 //! once cannot copy each other's variants. The four directories under
 //! `DIR` are replaced; nothing else in `DIR` is touched.
+//!
+//! A test of another crate gets the layout by running
+//! `cargo run --quiet -p xtask -- example-plugins --out DIR` (with `$CARGO`
+//! and the workspace root as working directory); the test of this module
+//! runs [`lay_out`] itself.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
