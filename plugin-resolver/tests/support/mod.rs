@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use plugin_resolver::{
-    Candidate, Registry, Resolution, ResolveError, ResolveOptions, Wanted, resolve,
+    Candidate, CandidateKey, Registry, Resolution, ResolveError, ResolveOptions, Wanted, resolve,
 };
 use plugin_version::{Constraint, Version};
 
@@ -225,11 +225,16 @@ impl std::fmt::Debug for Spec {
 }
 
 impl Spec {
+    /// The registry of the spec; every candidate gets a key, numbered in
+    /// the order added (a host numbers its discovered plugins alike).
     pub fn registry(&self) -> Registry {
         let mut registry = Registry::new();
+        let mut next_key = 0u64;
         for (name, versions) in &self.plugins {
             for v in versions {
-                let mut candidate = Candidate::new(name.as_str(), v.version.clone());
+                next_key += 1;
+                let mut candidate = Candidate::new(name.as_str(), v.version.clone())
+                    .with_key(CandidateKey::new(next_key));
                 for (dep, c) in &v.required {
                     candidate = candidate.require(dep.as_str(), c.clone());
                 }
