@@ -328,6 +328,12 @@ impl fmt::Display for Dropped {
 
 /// The outcome of [`resolve`](crate::resolve): a version for every plugin to
 /// load, the dependency graph between them, and the order to load them in.
+///
+/// For a host it also answers which candidate each version came from
+/// ([`Resolution::key`]), what depends on a plugin
+/// ([`Resolution::dependents`], [`Resolution::transitive_dependents`]) and
+/// what changed since another resolution ([`Resolution::diff`]). Equality
+/// compares everything, keys included.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resolution {
     pub(crate) selected: BTreeMap<Arc<str>, Version>,
