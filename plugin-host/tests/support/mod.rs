@@ -1,0 +1,151 @@
+//! The example plugins, laid out once per test binary by the same command
+//! users run (`cargo xtask example-plugins --out DIR`), and helpers to put
+//! plugin directories into a watched directory the way a deploy would.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use plugin_discovery::DiscoveryConfig;
+use plugin_host::{DynamicLoader, HostConfig, HostEvent, HotLoadConfig, HotLoadEvent};
+use plugin_loader::LoaderConfig;
+
+/// `DIR` of `cargo xtask example-plugins --out DIR`, built once.
+pub(crate) fn layout() -> &'static Path {
+    static LAYOUT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args([
+                    "run",
+                    "--quiet",
+                    "--package",
+                    "xtask",
+                    "--",
+                    "example-plugins",
+                    "--out",
+                ])
+                .arg(dir.path())
+                .status()
+                .expect("cargo starts");
+            assert!(status.success(), "cargo xtask example-plugins failed");
+            dir
+        })
+        .path()
+}
+
+/// A watched plugins directory, and the cache the host uses.
+pub(crate) struct Plugins {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) cache: tempfile::TempDir,
+}
+
+impl Plugins {
+    /// A directory holding these laid-out plugin directories
+    /// (`"native/greeter-1.0.0"`, ...).
+    pub(crate) fn with(entries: &[&str]) -> Plugins {
+        let plugins = Plugins {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            cache: tempfile::tempdir().expect("temporary directory"),
+        };
+        for entry in entries {
+            plugins.add(entry);
+        }
+        plugins
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Puts a laid-out plugin directory in, atomically (copied beside the
+    /// watched directory, then renamed into it), as a deploy tool would.
+    pub(crate) fn add(&self, entry: &str) -> PathBuf {
+        let source = layout().join(entry);
+        let name = source.file_name().expect("a directory name").to_owned();
+        let staging = self.cache.path().join(format!("staging-{}", unique()));
+        copy_dir(&source, &staging);
+        let target = self.path().join(name);
+        std::fs::rename(&staging, &target).expect("move into the plugins directory");
+        target
+    }
+
+    /// Takes a plugin directory out, atomically.
+    pub(crate) fn remove(&self, dir_name: &str) {
+        let gone = self.cache.path().join(format!("gone-{}", unique()));
+        std::fs::rename(self.path().join(dir_name), &gone).expect("move out");
+        std::fs::remove_dir_all(gone).expect("remove");
+    }
+
+    /// A host over this directory, with the test's policy and short
+    /// windows, its cache in `self.cache`.
+    pub(crate) fn host(&self, config: HostConfig) -> DynamicLoader {
+        let discovery =
+            DiscoveryConfig::new([self.path()]).with_debounce(Duration::from_millis(20));
+        let config = config
+            .with_loader(LoaderConfig::default().with_cache_dir(self.cache.path().join("loader")))
+            .with_batch_window(Duration::from_millis(20));
+        DynamicLoader::new(discovery, config).expect("host")
+    }
+}
+
+/// Test defaults: downgrades and breaking changes allowed (the tests swap
+/// both ways), a generous health deadline for a loaded machine.
+pub(crate) fn config() -> HostConfig {
+    HostConfig::default()
+        .with_policy(
+            plugin_version::VersionPolicy::default()
+                .with_allow_downgrade(true)
+                .with_breaking_change(plugin_version::BreakingChange::Allow),
+        )
+        .with_hot_load(
+            HotLoadConfig::default()
+                .with_health_check_delay(Duration::from_secs(30))
+                .with_graceful_timeout(Duration::from_secs(30)),
+        )
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Waits (up to a generous minute) for the first hot-load event that
+/// `matches`, skipping the others.
+pub(crate) async fn hot_load_event(
+    events: &mut plugin_events::Subscription<HostEvent>,
+    what: &str,
+    mut matches: impl FnMut(&HotLoadEvent) -> bool,
+) -> HotLoadEvent {
+    let found = tokio::time::timeout(
+        Duration::from_secs(60),
+        events.wait_for(|event| matches!(event, HostEvent::HotLoad(e) if matches(e))),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no {what} event within 60 s"))
+    .expect("event stream open");
+    match found {
+        HostEvent::HotLoad(event) => event,
+        other => panic!("{other:?}"),
+    }
+}
