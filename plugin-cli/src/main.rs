@@ -9,8 +9,10 @@
 //! error (exit 2).
 
 mod discover;
+mod lines;
 mod manifest;
 mod resolve;
+mod run;
 mod scan;
 mod version;
 mod watch;
@@ -41,6 +43,9 @@ enum Command {
     Discover(discover::Args),
     /// Watch directories and print discovery events as they happen.
     Watch(watch::Args),
+    /// Run a host over directories: load, hot-reload on change, and answer
+    /// JSON calls read from stdin, one per line.
+    Run(run::Args),
 }
 
 /// Exit code of a negative answer.
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => resolve::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,

@@ -141,6 +141,9 @@ struct Inner {
     /// Old instances draining after a swap or an unload.
     draining: Mutex<JoinSet<()>>,
     auto_loading: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The discovery events `start` sent for its own scan; the watch's
+    /// first scan repeats them, and those repeats are not sent again.
+    announced: Mutex<BTreeSet<String>>,
     shut_down: AtomicBool,
     /// Where snapshots of loaded versions are kept.
     backups_dir: PathBuf,
@@ -209,6 +212,7 @@ impl DynamicLoader {
                 monitor: RwLock::new(None),
                 draining: Mutex::new(JoinSet::new()),
                 auto_loading: Mutex::new(None),
+                announced: Mutex::new(BTreeSet::new()),
                 shut_down: AtomicBool::new(false),
                 backups_dir,
                 copies: AtomicU64::new(0),
@@ -246,13 +250,24 @@ impl DynamicLoader {
         }
         state.started = true;
         let discovery = Arc::new(self.inner.engine.discover());
-        for invalid in &discovery.invalid {
-            self.inner.events.send(HostEvent::Discovery(Box::new(
+        // What the scan found, as events, before anything loads.
+        let found = discovery
+            .plugins
+            .iter()
+            .map(|plugin| plugin_discovery::DiscoveryEvent::Discovered {
+                plugin: plugin.clone(),
+            })
+            .chain(discovery.invalid.iter().map(|invalid| {
                 plugin_discovery::DiscoveryEvent::ManifestInvalid {
                     path: invalid.path.clone(),
                     diagnostics: invalid.diagnostics.clone(),
-                },
-            )));
+                }
+            }));
+        for event in found {
+            lock(&self.inner.announced).insert(format!("{event:?}"));
+            self.inner
+                .events
+                .send(HostEvent::Discovery(Box::new(event)));
         }
         lock(&self.inner.snapshot).discovery = Arc::clone(&discovery);
         let outcome = self.reconcile(&mut state).await;
@@ -284,13 +299,19 @@ impl DynamicLoader {
                 };
                 let Some(inner) = host.upgrade() else { return };
                 let mut changed = BTreeSet::new();
-                changed.extend(changed_path(&first));
-                inner.events.send(HostEvent::Discovery(Box::new(first)));
+                let forward = |event: plugin_discovery::DiscoveryEvent,
+                               changed: &mut BTreeSet<PathBuf>| {
+                    changed.extend(changed_path(&event));
+                    if !lock(&inner.announced).remove(&format!("{event:?}")) {
+                        inner.events.send(HostEvent::Discovery(Box::new(event)));
+                    }
+                };
+                forward(first, &mut changed);
                 let deadline = tokio::time::Instant::now() + window;
                 while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
-                    changed.extend(changed_path(&event));
-                    inner.events.send(HostEvent::Discovery(Box::new(event)));
+                    forward(event, &mut changed);
                 }
+                lock(&inner.announced).clear();
                 let host = DynamicLoader { inner };
                 host.refresh(&changed).await;
             }

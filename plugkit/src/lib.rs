@@ -9,10 +9,11 @@
 //! | [`version`] | `plugin-version` | semver versions, npm-style constraints, version policy |
 //! | [`manifest`] | `plugin-manifest` | manifest schema, JSON/YAML parsing, validation |
 //! | [`resolver`] | `plugin-resolver` | PubGrub dependency resolution and load order |
+//! | [`events`] | `plugin-events` | the one event stream type (publisher, subscriptions) |
 //! | [`discovery`] | `plugin-discovery` | scanning and watching plugin directories |
 //! | [`sdk`] | `plugkit-sdk` | what a plugin author implements and exports |
-//! | [`loader`] | `plugin-loader` | native and process plugin loading |
-//! | [`host`] | `plugin-host` | lifecycle of many plugins: hot swap, rollback (next release) |
+//! | [`loader`] | `plugin-loader` | one `Instance` over native and process plugins |
+//! | [`host`] | `plugin-host` | lifecycle of many plugins: `DynamicLoader`, hot swap, rollback |
 //!
 //! ```
 //! use plugkit::manifest;
@@ -48,6 +49,7 @@
 #![deny(missing_docs)]
 
 pub use plugin_discovery as discovery;
+pub use plugin_events as events;
 pub use plugin_host as host;
 pub use plugin_loader as loader;
 pub use plugin_manifest as manifest;
