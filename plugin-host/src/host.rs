@@ -1298,22 +1298,23 @@ impl DynamicLoader {
         let mut last = None;
         for _ in 0..MAX_CALL_ATTEMPTS {
             let Some(instance) = self.inner.table.load().get(plugin).cloned() else {
-                return Err(last.unwrap_or_else(|| self.unavailable(plugin)));
+                return Err(self.unavailable(plugin));
             };
             let version = instance.version().clone();
             match call(instance.clone()).await {
                 Ok(reply) => return Ok((version, reply)),
                 Err(error @ CallError::Stopped { .. }) => {
-                    let replaced = self
-                        .inner
-                        .table
-                        .load()
-                        .get(plugin)
-                        .is_some_and(|current| !current.same_instance(&instance));
-                    if !replaced {
-                        return Err(error.into());
+                    let current = self.inner.table.load().get(plugin).cloned();
+                    match current {
+                        // Removed meanwhile (unloaded, or failed): the call
+                        // gets the answer a call made a moment later gets,
+                        // naming the plugin and its state.
+                        None => return Err(self.unavailable(plugin)),
+                        Some(current) if current.same_instance(&instance) => {
+                            return Err(error.into());
+                        }
+                        Some(_) => last = Some(error.into()),
                     }
-                    last = Some(error.into());
                 }
                 Err(error) => return Err(error.into()),
             }
