@@ -329,6 +329,15 @@ impl DynamicLoader {
         let mut state = self.inner.ops.lock().await;
         state.bad.retain(|_, path| !changed.contains(path));
         let discovery = self.inner.engine.current();
+        // A refused version whose manifest lands again (deployed anew, or
+        // edited) is a new proposal: its refusal is reported again.
+        let proposed: BTreeSet<(String, Version)> = discovery
+            .plugins
+            .iter()
+            .filter(|plugin| changed.contains(&plugin.manifest_path))
+            .map(|plugin| (plugin.name().to_string(), plugin.version().clone()))
+            .collect();
+        state.refused.retain(|key| !proposed.contains(key));
         lock(&self.inner.snapshot).discovery = discovery;
         self.reconcile(&mut state).await;
     }
