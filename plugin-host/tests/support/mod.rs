@@ -76,6 +76,23 @@ impl Plugins {
         target
     }
 
+    /// Puts a laid-out plugin directory in under `dir_name`, after `edit`
+    /// has changed the copy (a corrupted artifact, a rewritten manifest),
+    /// atomically like [`add`](Plugins::add).
+    pub(crate) fn add_edited(
+        &self,
+        entry: &str,
+        dir_name: &str,
+        edit: impl FnOnce(&Path),
+    ) -> PathBuf {
+        let staging = self.cache.path().join(format!("staging-{}", unique()));
+        copy_dir(&layout().join(entry), &staging);
+        edit(&staging);
+        let target = self.path().join(dir_name);
+        std::fs::rename(&staging, &target).expect("move into the plugins directory");
+        target
+    }
+
     /// Takes a plugin directory out, atomically.
     pub(crate) fn remove(&self, dir_name: &str) {
         let gone = self.cache.path().join(format!("gone-{}", unique()));
