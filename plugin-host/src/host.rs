@@ -496,15 +496,17 @@ impl DynamicLoader {
         }
     }
 
-    fn emit(&self, event: HotLoadEvent) {
-        tracing::info!(plugin = %event.plugin(), event = event.name(), "{event}");
-        let monitor = self
-            .inner
+    fn monitor(&self) -> Option<Arc<dyn LifecycleMonitor>> {
+        self.inner
             .monitor
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(monitor) = monitor {
+            .clone()
+    }
+
+    fn emit(&self, event: HotLoadEvent) {
+        tracing::info!(plugin = %event.plugin(), event = event.name(), "{event}");
+        if let Some(monitor) = self.monitor() {
             match &event {
                 HotLoadEvent::Loaded { plugin, version }
                 | HotLoadEvent::Updated {
@@ -1177,13 +1179,7 @@ impl DynamicLoader {
                             r.state = PluginState::Failed;
                             r.last_error = Some(error.clone());
                         });
-                        let monitor = host
-                            .inner
-                            .monitor
-                            .read()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .clone();
-                        if let Some(monitor) = monitor {
+                        if let Some(monitor) = host.monitor() {
                             monitor.on_failed(&name, &version, &error);
                         }
                     }

@@ -56,6 +56,21 @@ async fn load(staged: &support::Staged, config: ProcessConfig) -> Loaded {
         .unwrap_or_else(|(e, _)| panic!("{e}"))
 }
 
+/// Points `staged`'s manifest at another executable of its directory (a
+/// wrapper script the test wrote).
+fn point_at(staged: &support::Staged, endpoint: &str) {
+    let path = staged.path().join("plugin-manifest.yaml");
+    let manifest = std::fs::read_to_string(&path).expect("read manifest");
+    std::fs::write(
+        &path,
+        manifest.replace(
+            "endpoint: fixture-process",
+            &format!("endpoint: {endpoint}"),
+        ),
+    )
+    .expect("write manifest");
+}
+
 fn pid(plugin: &Instance) -> u32 {
     plugin
         .as_process()
@@ -556,13 +571,7 @@ async fn shutdown_escalates_to_sigkill_when_sigterm_is_ignored() {
         "stubborn-plugin",
         &format!("#!/bin/sh\ntrap '' TERM\nexec {fixture}\n"),
     );
-    let manifest =
-        std::fs::read_to_string(staged.path().join("plugin-manifest.yaml")).expect("read");
-    std::fs::write(
-        staged.path().join("plugin-manifest.yaml"),
-        manifest.replace("endpoint: fixture-process", "endpoint: stubborn-plugin"),
-    )
-    .expect("write manifest");
+    point_at(&staged, "stubborn-plugin");
     shutdown_with_a_call_stuck(&staged, Ended::Killed).await;
 }
 
@@ -716,13 +725,7 @@ async fn a_plugins_own_children_end_with_a_failed_handshake() {
         "spawning-plugin",
         "#!/bin/sh\nsleep 1000 &\necho $! > sleeper.pid\necho 'about to hang' >&2\nexec sleep 1000\n",
     );
-    let manifest =
-        std::fs::read_to_string(staged.path().join("plugin-manifest.yaml")).expect("read");
-    std::fs::write(
-        staged.path().join("plugin-manifest.yaml"),
-        manifest.replace("endpoint: fixture-process", "endpoint: spawning-plugin"),
-    )
-    .expect("write manifest");
+    point_at(&staged, "spawning-plugin");
     let config = quick().with_handshake_timeout(Duration::from_millis(500));
     let (error, _cache) = load_in(&staged, config).await.err().expect("never answers");
     assert!(matches!(error, LoadError::Handshake { .. }), "{error}");
@@ -782,13 +785,7 @@ async fn process_load_errors_read_well() {
         "complaining-plugin",
         "#!/bin/sh\necho 'error: config file /etc/x is missing' >&2\nexit 3\n",
     );
-    let manifest =
-        std::fs::read_to_string(staged.path().join("plugin-manifest.yaml")).expect("read");
-    std::fs::write(
-        staged.path().join("plugin-manifest.yaml"),
-        manifest.replace("endpoint: fixture-process", "endpoint: complaining-plugin"),
-    )
-    .expect("write manifest");
+    point_at(&staged, "complaining-plugin");
     let (error, _) = load_in(&staged, quick()).await.err().expect("exits");
     lines.push(error.to_string());
     insta::assert_snapshot!(lines.join("\n"));
