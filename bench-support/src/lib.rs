@@ -1,4 +1,6 @@
-//! What plugkit's benchmarks share (a dev-dependency only).
+//! What plugkit's tests and benchmarks share (a dev-dependency only): the
+//! example plugins laid out once per process ([`example_plugins`]), a way
+//! to run a future that never waits ([`now`]), and the extra figures.
 //!
 //! Criterion reports a time per iteration; `cargo xtask bench` prints those
 //! beside their baselines. Figures that are not a time per iteration
@@ -42,5 +44,62 @@ pub fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>,
         .and_then(|mut file| writeln!(file, "{line}"));
     if let Err(error) = written {
         eprintln!("cannot write figure to {}: {error}", path.display());
+    }
+}
+
+/// `DIR` of `cargo xtask example-plugins --out DIR` (with `--release` when
+/// `release`), laid out once per process by the same command users run:
+/// `DIR/{native,process}/{greeter-1.0.0,greeter-2.0.0,kv-store-1.4.1}/` and
+/// `DIR/{native,process}-extra/{kv-store-2.0.0,greeter-3.0.0-panics-in-init,greeter-3.0.0-unhealthy}/`.
+///
+/// # Panics
+///
+/// When cargo cannot lay the plugins out (a test or bench cannot go on).
+pub fn example_plugins(release: bool) -> &'static std::path::Path {
+    use std::sync::OnceLock;
+    static DEBUG: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static RELEASE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let slot = if release { &RELEASE } else { &DEBUG };
+    slot.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut command = std::process::Command::new(cargo);
+        command
+            .current_dir(&root)
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "example-plugins",
+                "--out",
+            ])
+            .arg(dir.path())
+            // The list of laid-out directories is noise in test output.
+            .stdout(std::process::Stdio::null());
+        if release {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo starts");
+        assert!(status.success(), "cargo xtask example-plugins failed");
+        dir
+    })
+    .path()
+}
+
+/// Runs a future that completes without waiting (a native load or call
+/// outside a runtime) to its end, on this thread.
+///
+/// # Panics
+///
+/// When the future would wait: it is not one that completes at once.
+pub fn now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("a future that completes at once waited"),
     }
 }

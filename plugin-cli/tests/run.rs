@@ -4,36 +4,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
 /// `DIR` of `cargo xtask example-plugins --out DIR`, built once.
 fn layout() -> &'static Path {
-    static LAYOUT: OnceLock<tempfile::TempDir> = OnceLock::new();
-    LAYOUT
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-                .args([
-                    "run",
-                    "--quiet",
-                    "--package",
-                    "xtask",
-                    "--",
-                    "example-plugins",
-                    "--out",
-                ])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .status()
-                .expect("cargo starts");
-            assert!(status.success(), "cargo xtask example-plugins failed");
-            dir
-        })
-        .path()
+    bench_support::example_plugins(false)
 }
 
 fn copy_dir(from: &Path, to: &Path) {

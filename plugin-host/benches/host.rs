@@ -35,7 +35,7 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bench_support::write_figure;
+use bench_support::{now, write_figure};
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_discovery::DiscoveryConfig;
 use plugin_host::{DynamicLoader, HostConfig};
@@ -54,43 +54,6 @@ const WARM_UP_SWAPS: usize = 2;
 /// How often the swap probe calls the plugin while it waits for the new
 /// version (tokio's timer resolution).
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
-
-/// `DIR` of `cargo xtask example-plugins --release --out DIR`.
-fn layout() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = std::process::Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            "example-plugins",
-            "--release",
-            "--out",
-        ])
-        .arg(dir.path())
-        // The list of laid-out directories is not a figure.
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("cargo starts");
-    assert!(status.success(), "cargo xtask example-plugins failed");
-    dir
-}
-
-/// Runs a future that completes without waiting (a native call) to its
-/// end, on this thread, as plugin-loader's native bench does.
-fn now<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => panic!("a native call never waits"),
-    }
-}
 
 /// A watched plugins directory and the host's cache, side by side on one
 /// filesystem (so a prepared directory is renamed in atomically).
@@ -465,10 +428,11 @@ fn library_kib(layout: &Path) -> f64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let layout = layout();
+    // Release builds, so the figures mean something.
+    let layout = bench_support::example_plugins(true);
     let runtime = runtime();
-    calls(c, layout.path(), &runtime);
-    hot_swaps(layout.path(), &runtime);
+    calls(c, layout, &runtime);
+    hot_swaps(layout, &runtime);
 }
 
 criterion_group!(host, benches);

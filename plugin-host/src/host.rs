@@ -1305,19 +1305,19 @@ impl DynamicLoader {
             let Some(instance) = self.inner.table.load().get(plugin).cloned() else {
                 return Err(self.unavailable(plugin));
             };
-            let version = instance.version().clone();
-            match call(instance.clone()).await {
+            let (version, id) = (instance.version().clone(), instance.id());
+            // One clone per call (moved into the call): each clone is an
+            // atomic on a counter every caller shares.
+            match call(instance).await {
                 Ok(reply) => return Ok((version, reply)),
                 Err(error @ CallError::Stopped { .. }) => {
-                    let current = self.inner.table.load().get(plugin).cloned();
+                    let current = self.inner.table.load().get(plugin).map(Instance::id);
                     match current {
                         // Removed meanwhile (unloaded, or failed): the call
                         // gets the answer a call made a moment later gets,
                         // naming the plugin and its state.
                         None => return Err(self.unavailable(plugin)),
-                        Some(current) if current.same_instance(&instance) => {
-                            return Err(error.into());
-                        }
+                        Some(current) if current == id => return Err(error.into()),
                         Some(_) => last = Some(error.into()),
                     }
                 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
-use bench_support::write_figure;
+use bench_support::{now, write_figure};
 use common::build_optimised;
 use plugin_loader::{Instance, Loader, LoaderConfig, NativePlugin, ResponseBuffer};
 use plugkit_example_interface::{GreetReply, GreetRequest};
@@ -82,17 +82,6 @@ impl Fixture {
 
     fn loader(&self) -> Loader {
         Loader::new(LoaderConfig::default().with_cache_dir(self.dir.path().join("cache")))
-    }
-}
-
-/// Runs a future that completes without waiting (a native load or call
-/// outside a runtime) to its end, on this thread.
-fn now<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => panic!("a native call never waits"),
     }
 }
 

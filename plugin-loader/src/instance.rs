@@ -406,14 +406,16 @@ impl Instance {
         self.life().subscribe()
     }
 
+    /// This instance's identity: unique among the instances this process
+    /// loaded (never reused), equal for its clones.
+    pub fn id(&self) -> u64 {
+        self.life().id()
+    }
+
     /// Whether `other` is a clone of this instance (the same loaded plugin,
     /// not merely the same name and version).
     pub fn same_instance(&self, other: &Instance) -> bool {
-        match (&self.transport, &other.transport) {
-            (Transports::Native(a), Transports::Native(b)) => a.same(b),
-            (Transports::Process(a), Transports::Process(b)) => a.same(b),
-            _ => false,
-        }
+        self.id() == other.id()
     }
 
     /// The native handle, when this is a native plugin (for hosts that call

@@ -39,8 +39,12 @@ const EVENT_CAPACITY: usize = 256;
 
 type Deferred = Box<dyn FnOnce() + Send>;
 
+/// Gives each instance its identity.
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
 /// The state, events and call accounting of one instance.
 pub(crate) struct Lifecycle {
+    id: u64,
     info: InstanceInfo,
     gate: AtomicU64,
     state: Mutex<(InstanceState, Instant)>,
@@ -68,6 +72,7 @@ impl Drop for Admission<'_> {
 impl Lifecycle {
     pub(crate) fn new(info: InstanceInfo) -> Self {
         Lifecycle {
+            id: INSTANCES.fetch_add(1, Ordering::Relaxed),
             info,
             gate: AtomicU64::new(0),
             state: Mutex::new((InstanceState::Running, Instant::now())),
@@ -75,6 +80,10 @@ impl Lifecycle {
             drained: Notify::new(),
             deferred: Mutex::new(None),
         }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn info(&self) -> &InstanceInfo {

@@ -328,10 +328,6 @@ impl NativePlugin {
         &self.inner.life
     }
 
-    pub(crate) fn same(&self, other: &NativePlugin) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.inner.life.info().name

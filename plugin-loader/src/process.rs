@@ -1093,10 +1093,6 @@ impl ProcessPlugin {
         &self.shared.life
     }
 
-    pub(crate) fn same(&self, other: &ProcessPlugin) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
-    }
-
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.shared.spec.plugin

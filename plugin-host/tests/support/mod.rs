@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use plugin_discovery::DiscoveryConfig;
@@ -14,30 +13,7 @@ use plugin_loader::LoaderConfig;
 
 /// `DIR` of `cargo xtask example-plugins --out DIR`, built once.
 pub(crate) fn layout() -> &'static Path {
-    static LAYOUT: OnceLock<tempfile::TempDir> = OnceLock::new();
-    LAYOUT
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            let status = std::process::Command::new(cargo)
-                .current_dir(&root)
-                .args([
-                    "run",
-                    "--quiet",
-                    "--package",
-                    "xtask",
-                    "--",
-                    "example-plugins",
-                    "--out",
-                ])
-                .arg(dir.path())
-                .status()
-                .expect("cargo starts");
-            assert!(status.success(), "cargo xtask example-plugins failed");
-            dir
-        })
-        .path()
+    bench_support::example_plugins(false)
 }
 
 /// A watched plugins directory, and the cache the host uses.
