@@ -93,7 +93,9 @@ pub struct HostConfig {
     /// Whether plugins that require each other in a cycle load together.
     /// Default: refused.
     pub circular: CircularDependencyMode,
-    /// How instances are loaded (cache directory, process settings).
+    /// How instances are loaded: cache directory, process settings, and the
+    /// default resource limits for plugins whose manifest sets none
+    /// (`loader.process.default_limits`).
     pub loader: LoaderConfig,
     /// The timeout of a call that names none (process plugins; a native
     /// call cannot be interrupted). Default 30 s.

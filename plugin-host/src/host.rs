@@ -20,6 +20,7 @@ use plugin_version::{Constraint, Verdict, Version};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::config::HostConfig;
 use crate::error::{HostCallError, HostError};
@@ -652,7 +653,10 @@ impl DynamicLoader {
             }
             match step {
                 Step::Unload { name, version } => {
-                    self.unload_step(state, &name, &version, grace).await;
+                    let span = tracing::info_span!("unload", plugin = %name, version = %version);
+                    self.unload_step(state, &name, &version, grace)
+                        .instrument(span)
+                        .await;
                 }
                 Step::Load { name, version } => {
                     let Some(source) = sources.get(&(name.clone(), version.clone())).cloned()
@@ -660,7 +664,8 @@ impl DynamicLoader {
                         continue;
                     };
                     let path = source.manifest_path.clone();
-                    match self.load_step(state, &name, source).await {
+                    let span = tracing::info_span!("load", plugin = %name, version = %version);
+                    match self.load_step(state, &name, source).instrument(span).await {
                         Ok(()) => report.loaded.push((name, version)),
                         Err(reason) => {
                             state.bad.insert((name.clone(), version), path);
@@ -674,7 +679,13 @@ impl DynamicLoader {
                         continue;
                     };
                     let path = source.manifest_path.clone();
-                    if self.swap_step(state, &name, source).await.is_err() {
+                    let span = tracing::info_span!("swap", plugin = %name, version = %to);
+                    if self
+                        .swap_step(state, &name, source)
+                        .instrument(span)
+                        .await
+                        .is_err()
+                    {
                         state.bad.insert((name.clone(), to), path);
                         failed.insert(name);
                     }

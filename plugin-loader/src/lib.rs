@@ -82,4 +82,4 @@ pub use loader::{Loader, LoaderConfig};
 pub use native::{NativePlugin, ResponseBuffer};
 pub use plugin_events::{RecvError, Subscription};
 pub use plugkit_sdk::{Health, MethodInfo, PluginError};
-pub use process::{ProcessConfig, ProcessPlugin, RestartPolicy};
+pub use process::{DefaultLimits, ProcessConfig, ProcessPlugin, RestartPolicy};

@@ -98,6 +98,42 @@ pub struct ProcessConfig {
     pub restart: RestartPolicy,
     /// Extra environment variables for every child.
     pub env: Vec<(String, String)>,
+    /// Resource limits for plugins whose manifest sets none; a limit the
+    /// manifest sets wins. Default: none.
+    pub default_limits: DefaultLimits,
+}
+
+/// Resource limits applied to process plugins whose manifest sets none
+/// (Linux; see the module docs for what each becomes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DefaultLimits {
+    /// Address space, in MiB (`RLIMIT_AS`).
+    pub max_memory_mb: Option<u64>,
+    /// Open files (`RLIMIT_NOFILE`).
+    pub max_file_handles: Option<u64>,
+    /// CPUs the child may run on (affinity).
+    pub max_cpu_cores: Option<u32>,
+}
+
+impl DefaultLimits {
+    /// With a default memory limit.
+    pub fn with_max_memory_mb(mut self, mb: Option<u64>) -> Self {
+        self.max_memory_mb = mb;
+        self
+    }
+
+    /// With a default open-files limit.
+    pub fn with_max_file_handles(mut self, files: Option<u64>) -> Self {
+        self.max_file_handles = files;
+        self
+    }
+
+    /// With a default CPU limit.
+    pub fn with_max_cpu_cores(mut self, cores: Option<u32>) -> Self {
+        self.max_cpu_cores = cores;
+        self
+    }
 }
 
 impl Default for ProcessConfig {
@@ -109,6 +145,7 @@ impl Default for ProcessConfig {
             stop_timeout: Duration::from_secs(2),
             restart: RestartPolicy::default(),
             env: Vec::new(),
+            default_limits: DefaultLimits::default(),
         }
     }
 }
@@ -147,6 +184,12 @@ impl ProcessConfig {
     /// With these extra environment variables.
     pub fn with_env(mut self, env: Vec<(String, String)>) -> Self {
         self.env = env;
+        self
+    }
+
+    /// With these limits for plugins whose manifest sets none.
+    pub fn with_default_limits(mut self, limits: DefaultLimits) -> Self {
+        self.default_limits = limits;
         self
     }
 }
@@ -251,9 +294,14 @@ pub(crate) async fn load(
         config_json: serde_json::to_string(manifest.metadata()).unwrap_or_else(|_| "{}".into()),
         memory_bytes: resources
             .max_memory_mb()
+            .or(config.default_limits.max_memory_mb)
             .map(|mb| mb.saturating_mul(1 << 20)),
-        file_handles: resources.max_file_handles(),
-        cpu_cores: resources.max_cpu_cores(),
+        file_handles: resources
+            .max_file_handles()
+            .or(config.default_limits.max_file_handles),
+        cpu_cores: resources
+            .max_cpu_cores()
+            .or(config.default_limits.max_cpu_cores),
     };
     crate::limits::check_supported(
         &plugin,

@@ -905,6 +905,43 @@ async fn the_child_gets_a_clean_environment_and_its_own_directory() {
 }
 
 #[tokio::test]
+async fn default_limits_apply_where_the_manifest_sets_none() {
+    // The manifest sets only the open-files limit: it wins over the
+    // default; the memory default applies.
+    let staged = fixture("fixture-process", "resources:\n  max_file_handles: 48\n");
+    let config = quick().with_default_limits(
+        plugin_loader::DefaultLimits::default()
+            .with_max_memory_mb(Some(384))
+            .with_max_file_handles(Some(16)),
+    );
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, config).await;
+    let limits =
+        String::from_utf8(plugin.call("limits", b"").await.expect("limits")).expect("text");
+    let line = |prefix: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("Max address space").contains(&(384u64 << 20).to_string()),
+        "{}",
+        line("Max address space")
+    );
+    assert_eq!(
+        line("Max open files").split_whitespace().nth(3),
+        Some("48"),
+        "{}",
+        line("Max open files")
+    );
+    plugin.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn resource_limits_from_the_manifest_apply_to_the_child() {
     let extra = "resources:\n  max_memory_mb: 256\n  max_cpu_cores: 1\n  max_file_handles: 32\n";
     let staged = fixture("fixture-process", extra);
