@@ -30,6 +30,12 @@ pub struct HotLoadConfig {
     /// health check as healthy (or degraded). A deadline, not a wait: a
     /// plugin that is ready sooner takes traffic sooner. Default 5 s.
     pub health_check_delay: Duration,
+    /// For plugins that hand their state over across a swap: how long calls
+    /// to the plugin may wait while the state moves (the serving version's
+    /// calls in flight finish, it exports, the new one imports). Past it,
+    /// the swap is rolled back and the calls go to the serving version.
+    /// Default 5 s.
+    pub state_handover_wait: Duration,
 }
 
 impl Default for HotLoadConfig {
@@ -40,6 +46,7 @@ impl Default for HotLoadConfig {
             rollback_on_failure: true,
             preload_validation: true,
             health_check_delay: Duration::from_secs(5),
+            state_handover_wait: Duration::from_secs(5),
         }
     }
 }
@@ -72,6 +79,12 @@ impl HotLoadConfig {
     /// With another health-check deadline.
     pub fn with_health_check_delay(mut self, delay: Duration) -> Self {
         self.health_check_delay = delay;
+        self
+    }
+
+    /// With another bound on how long calls wait while state moves.
+    pub fn with_state_handover_wait(mut self, wait: Duration) -> Self {
+        self.state_handover_wait = wait;
         self
     }
 }

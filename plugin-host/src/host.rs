@@ -135,6 +135,9 @@ struct Inner {
     engine: DiscoveryEngine,
     loader: Loader,
     table: ArcSwap<Table>,
+    /// Bumped whenever a route changes or a paused instance resumes: calls
+    /// waiting out a state hand-over watch it.
+    route_changes: tokio::sync::watch::Sender<u64>,
     ops: tokio::sync::Mutex<State>,
     snapshot: Mutex<Snapshot>,
     events: Publisher<HostEvent>,
@@ -207,6 +210,7 @@ impl DynamicLoader {
                 config,
                 engine,
                 table: ArcSwap::from_pointee(Table::new()),
+                route_changes: tokio::sync::watch::Sender::new(0),
                 ops: tokio::sync::Mutex::new(State::default()),
                 snapshot: Mutex::new(Snapshot::default()),
                 events: Publisher::new(EVENT_CAPACITY),
@@ -1014,7 +1018,17 @@ impl DynamicLoader {
         });
         self.update_record(name, |r| r.state = PluginState::Swapping);
         let snapshot = self.snapshot(&source);
-        match self.load_ready(&source, Some(&old.instance)).await {
+        let ready = match self.load_ready(&source, Some(&old.instance)).await {
+            Ok(instance) => match self.hand_over(&old.instance, &instance).await {
+                Ok(()) => Ok(instance),
+                Err(reason) => {
+                    instance.shutdown(Duration::from_secs(1)).await;
+                    Err(reason)
+                }
+            },
+            Err(reason) => Err(reason),
+        };
+        match ready {
             Ok(instance) => {
                 self.route(name, Some(instance.clone()));
                 self.watch(name, &instance);
@@ -1126,6 +1140,43 @@ impl DynamicLoader {
         });
     }
 
+    /// Moves the state of `old` into `new` when the plugin hands state over
+    /// (the model: Erlang/OTP's `code_change`): `old` is paused (new calls
+    /// wait), its calls in flight finish, it exports, `new` imports. On any
+    /// failure `old` resumes and the reason is returned. On success `old`
+    /// stays paused: no call reaches it after its export.
+    async fn hand_over(&self, old: &Instance, new: &Instance) -> Result<(), String> {
+        if old.info().state_format.is_none() {
+            return Ok(());
+        }
+        let wait = self.inner.config.hot_load.state_handover_wait;
+        old.pause();
+        let moved = async {
+            if !old.quiesce(wait).await {
+                return Err(format!(
+                    "calls to the serving version did not finish within {} ms, so its state could not be moved",
+                    wait.as_millis()
+                ));
+            }
+            match old.export_state().await {
+                Ok(None) => Ok(()),
+                Ok(Some(state)) => new
+                    .import_state(state)
+                    .await
+                    .map_err(|error| format!("the new version refused the state: {error}")),
+                Err(error) => Err(format!(
+                    "the serving version could not hand its state over: {error}"
+                )),
+            }
+        }
+        .await;
+        if moved.is_err() {
+            old.resume();
+            self.inner.route_changes.send_modify(|n| *n += 1);
+        }
+        moved
+    }
+
     /// Points calls to `name` at `instance` (or nowhere), atomically.
     fn route(&self, name: &str, instance: Option<Instance>) {
         self.inner.table.rcu(|table| {
@@ -1140,6 +1191,7 @@ impl DynamicLoader {
             }
             table
         });
+        self.inner.route_changes.send_modify(|n| *n += 1);
     }
 
     /// Drains and stops an old instance in the background.
@@ -1328,7 +1380,33 @@ impl DynamicLoader {
                         // gets the answer a call made a moment later gets,
                         // naming the plugin and its state.
                         None => return Err(self.unavailable(plugin)),
-                        Some(current) if current == id => return Err(error.into()),
+                        Some(current) if current == id => {
+                            // The same instance refused: paused while its
+                            // state moves (wait for the route to change or
+                            // the instance to resume, then send again), or
+                            // stopping for good.
+                            let mut changes = self.inner.route_changes.subscribe();
+                            let paused = self
+                                .inner
+                                .table
+                                .load()
+                                .get(plugin)
+                                .is_some_and(|i| i.id() == id && i.is_paused());
+                            if !matches!(
+                                error,
+                                CallError::Stopped {
+                                    state: "paused",
+                                    ..
+                                }
+                            ) {
+                                return Err(error.into());
+                            }
+                            if paused {
+                                let wait = self.inner.config.hot_load.state_handover_wait;
+                                let _ = tokio::time::timeout(wait, changes.changed()).await;
+                            }
+                            last = Some(error.into());
+                        }
                         Some(_) => last = Some(error.into()),
                     }
                 }

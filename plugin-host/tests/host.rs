@@ -409,3 +409,114 @@ async fn support_wait_for_calls(host: &plugin_host::DynamicLoader) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// kv-store hands its keys over across a swap from 1.4.1 to 2.0.0 while 8
+/// callers write and read: every write acknowledged (by either version) is
+/// there afterwards, every read sees the caller's last write, no call
+/// fails. (kv-store 2.0.0 is outside the greeter's `^1.4`, so the greeter
+/// is not in this directory.)
+async fn state_moves_across_a_swap(transport: &str) {
+    let plugins = Plugins::with(&[&format!("{transport}/kv-store-1.4.1")]);
+    let host = plugins.host(config());
+    host.start().await.expect("starts");
+    host.enable_auto_loading().expect("watches");
+    let mut events = host.subscribe();
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..8)
+        .map(|i| {
+            let (host, stop) = (host.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                let mut problems = Vec::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) && problems.len() < 10 {
+                    let (key, value) = (format!("c{i}-{n}"), n.to_string());
+                    n += 1;
+                    let set = host
+                        .call_json("kv-store", "set", &json!({"key": key, "value": value}))
+                        .await;
+                    if let Err(error) = set {
+                        problems.push(format!("set {key}: {error}"));
+                        continue;
+                    }
+                    written.push((key.clone(), value.clone()));
+                    match host
+                        .call_json("kv-store", "get", &json!({"key": key}))
+                        .await
+                    {
+                        Ok(reply) if reply.result == json!(value) => {}
+                        Ok(reply) => problems.push(format!(
+                            "{} read {key} as {} after writing {value}",
+                            reply.version, reply.result
+                        )),
+                        Err(error) => problems.push(format!("get {key}: {error}")),
+                    }
+                    tokio::task::yield_now().await;
+                }
+                (written, problems)
+            })
+        })
+        .collect();
+    support_wait_for(&host, "kv-store", 200).await;
+    plugins.add(&format!("{transport}-extra/kv-store-2.0.0"));
+    plugins.remove("kv-store-1.4.1");
+    hot_load_event(&mut events, "kv-store updated to 2.0.0", |e| {
+        matches!(e, HotLoadEvent::Updated { plugin, new_version, .. }
+            if plugin == "kv-store" && *new_version == v("2.0.0"))
+    })
+    .await;
+    let after = host
+        .hot_load_status()
+        .iter()
+        .find(|s| s.name == "kv-store")
+        .map_or(0, |s| s.calls);
+    support_wait_for(&host, "kv-store", after + 200).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut keys = 0;
+    for caller in callers {
+        let (written, problems) = caller.await.expect("caller");
+        assert!(problems.is_empty(), "{transport}: {problems:#?}");
+        for (key, value) in written {
+            let reply = host
+                .call_json("kv-store", "get", &json!({"key": key}))
+                .await
+                .expect("get");
+            assert_eq!(reply.version, v("2.0.0"));
+            assert_eq!(
+                reply.result,
+                json!(value),
+                "{transport}: {key} lost across the swap"
+            );
+            keys += 1;
+        }
+    }
+    assert!(keys > 400, "{transport}: only {keys} keys written");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn native_state_moves_across_a_swap_with_no_write_lost() {
+    state_moves_across_a_swap("native").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn process_state_moves_across_a_swap_with_no_write_lost() {
+    state_moves_across_a_swap("process").await;
+}
+
+/// Waits until `plugin`'s serving instance has taken `calls` calls.
+async fn support_wait_for(host: &plugin_host::DynamicLoader, plugin: &str, calls: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while host
+        .hot_load_status()
+        .iter()
+        .find(|s| s.name == plugin)
+        .is_none_or(|s| s.calls < calls)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{plugin} did not take {calls} calls"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use plugin_events::Subscription;
 use plugin_manifest::Transport;
 use plugin_version::Version;
-use plugkit_sdk::{Health, MethodInfo};
+use plugkit_sdk::{Health, MethodInfo, State};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,6 +42,9 @@ pub struct InstanceInfo {
     /// The artifact named by its manifest (the original path; what runs is
     /// a verified copy in the loader's cache).
     pub artifact: PathBuf,
+    /// The format of the state the plugin hands over across a hot swap, if
+    /// it hands any over.
+    pub state_format: Option<String>,
 }
 
 impl InstanceInfo {
@@ -54,6 +57,7 @@ impl InstanceInfo {
             sdk_version: plugkit_sdk::SDK_VERSION.to_string(),
             transport: Transport::Native,
             artifact: PathBuf::from("lib.so"),
+            state_format: None,
         }
     }
 }
@@ -498,6 +502,48 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.health(),
             Transports::Process(plugin) => plugin.health().await,
+        }
+    }
+
+    /// Pauses the instance for a state hand-over: new calls are refused with
+    /// [`CallError::Stopped`] (state `paused`; they never reach the plugin,
+    /// so a host can send them again) until [`resume`](Instance::resume).
+    pub fn pause(&self) {
+        self.life().pause();
+    }
+
+    /// Whether the instance is paused (and not stopping).
+    pub fn is_paused(&self) -> bool {
+        self.life().is_paused()
+    }
+
+    /// Takes calls again after [`pause`](Instance::pause).
+    pub fn resume(&self) {
+        self.life().resume();
+    }
+
+    /// Waits, up to `timeout`, until no call is in flight (after
+    /// [`pause`](Instance::pause)); returns whether none is.
+    pub async fn quiesce(&self, timeout: Duration) -> bool {
+        self.life().drain(timeout).await
+    }
+
+    /// Asks the plugin for the state it hands its successor (after
+    /// [`pause`](Instance::pause) and [`quiesce`](Instance::quiesce), so no
+    /// call can change it afterwards); `None` when it has none.
+    pub async fn export_state(&self) -> Result<Option<State>, CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.export_state(),
+            Transports::Process(plugin) => plugin.export_state().await,
+        }
+    }
+
+    /// Hands the plugin the state of the version it replaces, before it
+    /// takes calls; the plugin refuses a format it does not know.
+    pub async fn import_state(&self, state: State) -> Result<(), CallError> {
+        match &self.transport {
+            Transports::Native(plugin) => plugin.import_state(state),
+            Transports::Process(plugin) => plugin.import_state(state).await,
         }
     }
 

@@ -27,12 +27,15 @@ use crate::instance::{
     FailureCause, InstanceEvent, InstanceEventKind, InstanceInfo, InstanceState,
 };
 
-/// Set while the gate is closed.
+/// Set while the gate is closed (for good).
 const CLOSED: u64 = 1 << 20;
+/// Set while the gate is paused: new calls are refused as if closed, but
+/// the gate opens again (a state hand-over in progress).
+const PAUSED: u64 = 1 << 21;
 /// The calls in flight (up to about a million at once).
 const IN_FLIGHT: u64 = CLOSED - 1;
-/// One admitted call, counted above the closed bit.
-const ADMITTED: u64 = CLOSED << 1;
+/// One admitted call, counted above the flag bits.
+const ADMITTED: u64 = PAUSED << 1;
 
 /// Events kept per subscriber before the oldest are dropped.
 const EVENT_CAPACITY: usize = 256;
@@ -92,9 +95,19 @@ impl Lifecycle {
 
     /// Admits a call, or refuses it with the error its state calls for.
     pub(crate) fn enter(&self, method: &str) -> Result<Admission<'_>, CallError> {
+        self.admit(method, CLOSED | PAUSED)
+    }
+
+    /// Admits the host's own state hand-over through a paused gate (never
+    /// through a closed one).
+    pub(crate) fn enter_paused(&self, method: &str) -> Result<Admission<'_>, CallError> {
+        self.admit(method, CLOSED)
+    }
+
+    fn admit(&self, method: &str, refused_when: u64) -> Result<Admission<'_>, CallError> {
         let before = self.gate.fetch_add(ADMITTED + 1, Ordering::SeqCst);
         let admission = Admission { life: self };
-        if before & CLOSED == 0 {
+        if before & refused_when == 0 {
             return Ok(admission);
         }
         // Refused: undo the admitted count; the guard takes the call out
@@ -107,6 +120,14 @@ impl Lifecycle {
     pub(crate) fn refusal(&self, method: &str) -> CallError {
         let plugin = self.info.name.clone();
         let method = method.to_string();
+        let gate = self.gate.load(Ordering::SeqCst);
+        if gate & (PAUSED | CLOSED) == PAUSED {
+            return CallError::Stopped {
+                plugin,
+                method,
+                state: "paused",
+            };
+        }
         match self.state() {
             InstanceState::Failed { cause } => CallError::Failed {
                 plugin,
@@ -123,11 +144,13 @@ impl Lifecycle {
 
     fn leave(&self) {
         let before = self.gate.fetch_sub(1, Ordering::SeqCst);
-        if before & (CLOSED | IN_FLIGHT) == CLOSED | 1 {
+        if before & IN_FLIGHT == 1 && before & (CLOSED | PAUSED) != 0 {
             self.drained.notify_waiters();
-            let deferred = lock(&self.deferred).take();
-            if let Some(stop) = deferred {
-                stop();
+            if before & CLOSED != 0 {
+                let deferred = lock(&self.deferred).take();
+                if let Some(stop) = deferred {
+                    stop();
+                }
             }
         }
     }
@@ -142,13 +165,30 @@ impl Lifecycle {
         self.gate.load(Ordering::Relaxed) / ADMITTED
     }
 
+    /// Pauses the gate: new calls are refused (`Stopped`, state `paused`:
+    /// they never reach the plugin) until [`resume`](Self::resume).
+    pub(crate) fn pause(&self) {
+        self.gate.fetch_or(PAUSED, Ordering::SeqCst);
+    }
+
+    /// Whether the gate is paused (and not closed).
+    pub(crate) fn is_paused(&self) -> bool {
+        self.gate.load(Ordering::SeqCst) & (PAUSED | CLOSED) == PAUSED
+    }
+
+    /// Opens a paused gate again.
+    pub(crate) fn resume(&self) {
+        self.gate.fetch_and(!PAUSED, Ordering::SeqCst);
+    }
+
     /// Closes the gate; returns whether it was open.
     pub(crate) fn close(&self) -> bool {
         self.gate.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
     }
 
     /// Waits until no call is in flight or `grace` has passed; returns
-    /// whether the calls drained. Only meaningful once the gate is closed.
+    /// whether the calls drained. Only meaningful once the gate is closed
+    /// or paused.
     pub(crate) async fn drain(&self, grace: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + grace;
         loop {
@@ -347,5 +387,41 @@ mod tests {
             assert!(life.drain(Duration::from_secs(60)).await);
         });
         caller.join().expect("caller");
+    }
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::*;
+
+    #[test]
+    fn a_paused_gate_refuses_calls_as_paused_and_opens_again() {
+        let life = Lifecycle::new(InstanceInfo::for_tests("p"));
+        let running = life.enter("m").expect("open");
+        life.pause();
+        let refused = life.enter("m").err().expect("paused");
+        assert!(
+            matches!(
+                refused,
+                CallError::Stopped {
+                    state: "paused",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        let own = life
+            .enter_paused("export_state")
+            .expect("the host's own call passes");
+        drop(own);
+        drop(running);
+        assert_eq!(life.in_flight(), 0);
+        life.resume();
+        assert!(life.enter("m").is_ok());
+        life.close();
+        assert!(
+            life.enter_paused("export_state").is_err(),
+            "never through a closed gate"
+        );
     }
 }

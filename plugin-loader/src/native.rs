@@ -44,7 +44,7 @@ use abi_stable::library::{LibraryError, lib_header_from_path};
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use plugin_manifest::{Manifest, Transport};
 use plugkit_sdk::abi::{FfiInitContext, PluginModuleRef};
-use plugkit_sdk::{ErrorKind, Health, LogLevel, MethodInfo, PluginError};
+use plugkit_sdk::{ErrorKind, Health, LogLevel, MethodInfo, PluginError, State};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -314,6 +314,7 @@ impl NativePlugin {
             sdk_version: info.sdk_version.into_string(),
             transport: Transport::Native,
             artifact: path.to_path_buf(),
+            state_format: info.state_format.into_option().map(|f| f.into_string()),
         };
         Ok(NativePlugin {
             inner: Arc::new(Inner {
@@ -418,6 +419,27 @@ impl NativePlugin {
         match (self.inner.module.methods())() {
             RResult::ROk(methods) => Ok(methods.into_iter().map(MethodInfo::from).collect()),
             RResult::RErr(error) => Err(self.plugin_error("methods", error.into())),
+        }
+    }
+
+    /// The state the plugin hands its successor (passes a paused gate).
+    pub fn export_state(&self) -> Result<Option<State>, CallError> {
+        let _admission = self.inner.life.enter_paused("export_state")?;
+        match (self.inner.module.export_state())() {
+            RResult::ROk(state) => Ok(state.into_option().map(State::from)),
+            RResult::RErr(error) => Err(self.plugin_error("export_state", error.into())),
+        }
+    }
+
+    /// Hands the plugin its predecessor's state (passes a paused gate).
+    pub fn import_state(&self, state: State) -> Result<(), CallError> {
+        let _admission = self.inner.life.enter_paused("import_state")?;
+        match (self.inner.module.import_state())(
+            RStr::from(state.format.as_str()),
+            RSlice::from(state.bytes.as_slice()),
+        ) {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(error) => Err(self.plugin_error("import_state", error.into())),
         }
     }
 

@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 use plugin_manifest::{Manifest, Transport};
 use plugin_version::Version;
 use plugkit_sdk::protocol::{self, FromPlugin, ToPlugin};
-use plugkit_sdk::{ErrorKind, Health, MethodInfo, PluginError};
+use plugkit_sdk::{ErrorKind, Health, MethodInfo, PluginError, State};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -335,6 +335,7 @@ pub(crate) async fn load(
         sdk_version: started.hello.sdk_version.clone(),
         transport: Transport::Process,
         artifact: spec.artifact.clone(),
+        state_format: started.hello.state_format.clone(),
     };
     let (commands, receiver) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -358,6 +359,7 @@ pub(crate) async fn load(
 struct Hello {
     capabilities: Vec<String>,
     sdk_version: String,
+    state_format: Option<String>,
 }
 
 /// Where calls go: the current child's connection, or why there is none.
@@ -396,6 +398,7 @@ enum Order {
 /// A reply a call waits for.
 enum Reply {
     Call(Result<Vec<u8>, PluginError>),
+    State(Result<Option<State>, PluginError>),
     Health(Result<Health, PluginError>),
     Methods(Vec<MethodInfo>),
 }
@@ -766,6 +769,7 @@ async fn handshake(
         capabilities,
         sdk_version,
         encoding,
+        state_format,
     } = hello
     else {
         return Err(refuse("the first message is not a hello".to_string()));
@@ -818,6 +822,7 @@ async fn handshake(
         FromPlugin::Ready => Ok(Hello {
             capabilities,
             sdk_version,
+            state_format,
         }),
         FromPlugin::InitFailed { error } => Err(LoadError::Init {
             plugin: spec.plugin.clone(),
@@ -887,6 +892,7 @@ async fn route_replies(
             FromPlugin::Reply { id, result } => (id, Reply::Call(result)),
             FromPlugin::Health { id, health } => (id, Reply::Health(health)),
             FromPlugin::Methods { id, methods } => (id, Reply::Methods(methods)),
+            FromPlugin::State { id, result } => (id, Reply::State(result)),
             FromPlugin::Bye => continue,
             other => return Some(format!("unexpected message {other:?}")),
         };
@@ -1211,6 +1217,16 @@ impl ProcessPlugin {
         message: impl FnOnce(u64) -> ToPlugin,
     ) -> Result<Reply, CallError> {
         let _admission = self.shared.life.enter(method)?;
+        self.exchange(method, timeout, message).await
+    }
+
+    /// The exchange of a request admitted through the gate.
+    async fn exchange(
+        &self,
+        method: &str,
+        timeout: Duration,
+        message: impl FnOnce(u64) -> ToPlugin,
+    ) -> Result<Reply, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let connection = self.connection(method, deadline, timeout).await?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -1330,6 +1346,38 @@ impl ProcessPlugin {
         match reply {
             Reply::Methods(methods) => Ok(methods),
             _ => Err(self.unexpected("methods")),
+        }
+    }
+
+    /// The state the plugin hands its successor (passes a paused gate).
+    pub async fn export_state(&self) -> Result<Option<State>, CallError> {
+        let _admission = self.shared.life.enter_paused("export_state")?;
+        let reply = self
+            .exchange("export_state", self.shared.config.call_timeout, |id| {
+                ToPlugin::ExportState { id }
+            })
+            .await?;
+        match reply {
+            Reply::State(result) => {
+                result.map_err(|error| self.plugin_error("export_state", error))
+            }
+            _ => Err(self.unexpected("export_state")),
+        }
+    }
+
+    /// Hands the plugin its predecessor's state (passes a paused gate).
+    pub async fn import_state(&self, state: State) -> Result<(), CallError> {
+        let _admission = self.shared.life.enter_paused("import_state")?;
+        let reply = self
+            .exchange("import_state", self.shared.config.call_timeout, |id| {
+                ToPlugin::ImportState { id, state }
+            })
+            .await?;
+        match reply {
+            Reply::Call(result) => result
+                .map(|_| ())
+                .map_err(|error| self.plugin_error("import_state", error)),
+            _ => Err(self.unexpected("import_state")),
         }
     }
 

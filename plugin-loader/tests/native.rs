@@ -691,3 +691,64 @@ async fn a_cache_directory_that_is_a_file_is_named_as_such() {
         .replace(&staged.path().display().to_string(), "<plugin-dir>");
     insta::assert_snapshot!(text, @"plugin greeter: cannot copy <plugin-dir>/lib.so into the cache directory <cache>: it exists and is a regular file, not a directory");
 }
+
+#[tokio::test]
+async fn state_moves_between_instances_and_an_unknown_format_is_refused() {
+    let one = load_native("kv-store-native", "kv-store", "1.4.1", "")
+        .await
+        .expect("loads");
+    let two = load_native("kv-store-native", "kv-store", "1.4.1", "")
+        .await
+        .expect("loads again");
+    assert_eq!(one.info().state_format.as_deref(), Some("kv-store/1"));
+    let _: Option<String> = one
+        .call_typed(
+            "set",
+            &SetRequest {
+                key: "k".into(),
+                value: "v".into(),
+            },
+        )
+        .await
+        .expect("set");
+    one.pause();
+    let refused = one.call("get", b"").await.expect_err("paused");
+    assert!(
+        matches!(
+            refused,
+            CallError::Stopped {
+                state: "paused",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(one.quiesce(Duration::from_secs(5)).await);
+    let state = one
+        .export_state()
+        .await
+        .expect("exports")
+        .expect("has state");
+    two.import_state(state).await.expect("imports");
+    let value: Option<String> = two
+        .call_typed("get", &GetRequest { key: "k".into() })
+        .await
+        .expect("get");
+    assert_eq!(value.as_deref(), Some("v"));
+    let error = two
+        .import_state(plugkit_sdk::State::new("kv-store/9", Vec::new()))
+        .await
+        .expect_err("an unknown format");
+    assert!(
+        error
+            .to_string()
+            .contains("unknown state format `kv-store/9`"),
+        "{error}"
+    );
+    one.resume();
+    assert!(
+        one.call_typed::<_, Option<String>>("get", &GetRequest { key: "k".into() })
+            .await
+            .is_ok()
+    );
+}

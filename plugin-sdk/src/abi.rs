@@ -16,12 +16,12 @@
 
 use abi_stable::library::RootModule;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 #[cfg(doc)]
 use crate::plugin::LogSink;
-use crate::plugin::{ErrorKind, Health, MethodInfo, PluginError};
+use crate::plugin::{ErrorKind, Health, MethodInfo, PluginError, State};
 
 /// What `info` returns across the ABI.
 #[repr(C)]
@@ -37,6 +37,33 @@ pub struct FfiInfo {
     pub sdk_version: RString,
     /// The encoding of typed requests and responses (see [`ENCODING`](crate::ENCODING)).
     pub encoding: RString,
+    /// The format of the state the plugin hands over, if any.
+    pub state_format: ROption<RString>,
+}
+
+/// A [`State`] across the ABI.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct FfiState {
+    /// The format.
+    pub format: RString,
+    /// The bytes.
+    pub bytes: RVec<u8>,
+}
+
+impl From<State> for FfiState {
+    fn from(state: State) -> Self {
+        FfiState {
+            format: RString::from(state.format),
+            bytes: RVec::from(state.bytes),
+        }
+    }
+}
+
+impl From<FfiState> for State {
+    fn from(state: FfiState) -> Self {
+        State::new(state.format.into_string(), state.bytes.into_vec())
+    }
 }
 
 /// A [`PluginError`] across the ABI. The kind is the SDK's own
@@ -180,6 +207,11 @@ pub struct PluginModule {
     ) -> RResult<(), FfiError>,
     /// The plugin's typed methods (empty when it registers none).
     pub methods: extern "C" fn() -> RResult<RVec<FfiMethod>, FfiError>,
+    /// Hands the plugin's state over (none when it has none).
+    pub export_state: extern "C" fn() -> RResult<ROption<FfiState>, FfiError>,
+    /// Takes over a predecessor's state.
+    pub import_state:
+        extern "C" fn(format: RStr<'_>, bytes: RSlice<'_, u8>) -> RResult<(), FfiError>,
     /// A health check (an error only when the check itself failed: the
     /// plugin panicked or is not initialized).
     pub health: extern "C" fn() -> RResult<FfiHealth, FfiError>,

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 
 use crate::abi::{
-    FfiError, FfiHealth, FfiInfo, FfiInitContext, FfiMethod, PluginModule, PluginModuleRef,
+    FfiError, FfiHealth, FfiInfo, FfiInitContext, FfiMethod, FfiState, PluginModule,
+    PluginModuleRef,
 };
 use crate::plugin::{ErrorKind, InitContext, Logger, Plugin, PluginError, Response};
 
@@ -135,6 +136,8 @@ pub fn module<E: Exported>() -> PluginModuleRef {
         call: call::<E>,
         call_json: call_json::<E>,
         methods: methods::<E>,
+        export_state: export_state::<E>,
+        import_state: import_state::<E>,
         health: health::<E>,
         shutdown: shutdown::<E>,
     }
@@ -201,6 +204,7 @@ extern "C" fn info<E: Exported>() -> RResult<FfiInfo, FfiError> {
             capabilities: info.capabilities.into_iter().map(RString::from).collect(),
             sdk_version: RString::from(crate::SDK_VERSION),
             encoding: RString::from(crate::ENCODING),
+            state_format: info.state_format.map(RString::from).into(),
         })
     })
 }
@@ -272,6 +276,24 @@ extern "C" fn methods<E: Exported>() -> RResult<RVec<FfiMethod>, FfiError> {
                 .unwrap_or_default()
         })?;
         Ok(plugin)
+    })
+}
+
+extern "C" fn export_state<E: Exported>() -> RResult<ROption<FfiState>, FfiError> {
+    guarded("export_state", || {
+        Ok(ready::<E>()?.export_state()?.map(FfiState::from).into())
+    })
+}
+
+extern "C" fn import_state<E: Exported>(
+    format: RStr<'_>,
+    bytes: RSlice<'_, u8>,
+) -> RResult<(), FfiError> {
+    guarded("import_state", || {
+        ready::<E>()?.import_state(crate::plugin::State::new(
+            format.as_str(),
+            bytes.as_slice().to_vec(),
+        ))
     })
 }
 

@@ -99,7 +99,9 @@
 //!
 //! Changes so far: SDK 0.2 and protocol 2 added JSON calls, method
 //! listings, the [`ErrorKind::Stopped`] kind and one encoding each for
-//! error kinds and health.
+//! error kinds and health; SDK 0.3 and protocol 3 added state hand-over
+//! across a hot swap ([`Plugin::export_state`], [`Plugin::import_state`],
+//! [`PluginInfo::with_state_format`]).
 #![deny(missing_docs)]
 
 pub mod abi;
@@ -111,7 +113,7 @@ mod typed;
 
 pub use plugin::{
     ErrorKind, Health, InitContext, LogLevel, LogSink, Logger, MethodInfo, Plugin, PluginError,
-    PluginInfo, Response,
+    PluginInfo, Response, State,
 };
 pub use plugin_version::Version;
 pub use serve::{run as serve_on, serve};

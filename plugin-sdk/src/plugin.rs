@@ -23,16 +23,30 @@ pub struct PluginInfo {
     pub version: Version,
     /// What the plugin can do.
     pub capabilities: Vec<String>,
+    /// The format of the state this plugin hands to its successor across a
+    /// hot swap ([`Plugin::export_state`]), if it hands any over.
+    pub state_format: Option<String>,
 }
 
 impl PluginInfo {
-    /// Info for `name` at `version`, with no capabilities.
+    /// Info for `name` at `version`, with no capabilities and no state to
+    /// hand over.
     pub fn new(name: impl Into<String>, version: Version) -> Self {
         PluginInfo {
             name: name.into(),
             version,
             capabilities: Vec::new(),
+            state_format: None,
         }
+    }
+
+    /// The same info, saying the plugin hands its state over across a hot
+    /// swap in `format` (a name and a version of your choosing, such as
+    /// `kv-store/1`): the host then moves the state of the serving version
+    /// into the new one before it takes traffic.
+    pub fn with_state_format(mut self, format: impl Into<String>) -> Self {
+        self.state_format = Some(format.into());
+        self
     }
 
     /// The same info with these capabilities.
@@ -410,6 +424,28 @@ impl Extend<u8> for &mut Response<'_> {
     }
 }
 
+/// State one version of a plugin hands to the next across a hot swap: bytes
+/// in a format the plugin names (and versions), so that a successor can
+/// refuse a format it does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct State {
+    /// The format, such as `kv-store/1`.
+    pub format: String,
+    /// The state, encoded as the format says.
+    pub bytes: Vec<u8>,
+}
+
+impl State {
+    /// State of `format` made of `bytes`.
+    pub fn new(format: impl Into<String>, bytes: Vec<u8>) -> Self {
+        State {
+            format: format.into(),
+            bytes,
+        }
+    }
+}
+
 /// A method a plugin offers, as [`Methods`] registered it: its name and
 /// the Rust types of its request and reply (for people and tools; calls
 /// go by name).
@@ -494,6 +530,25 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// Reports the plugin's health.
     fn health(&self) -> Health {
         Health::Healthy
+    }
+
+    /// Hands the plugin's state to its successor, during a hot swap (the
+    /// model: Erlang/OTP's `code_change`). The host calls it when no call of
+    /// this instance runs and none will come any more, so what it returns is
+    /// everything the successor needs; `None` hands nothing over. Plugins
+    /// that hand state over say so with [`PluginInfo::with_state_format`].
+    fn export_state(&self) -> Result<Option<State>, PluginError> {
+        Ok(None)
+    }
+
+    /// Takes over the state of the version this one replaces, after `init`
+    /// and before any call. Refuse a format you do not know with an error
+    /// (the host then refuses or rolls back the swap, by its configuration).
+    fn import_state(&self, state: State) -> Result<(), PluginError> {
+        Err(PluginError::bad_request(format!(
+            "this plugin takes over no state (it was handed `{}`)",
+            state.format
+        )))
     }
 
     /// Releases what the plugin holds; no call comes after it.

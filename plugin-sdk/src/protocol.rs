@@ -17,7 +17,7 @@
 //!
 //! | direction | message | fields | when |
 //! |---|---|---|---|
-//! | plugin → host | [`FromPlugin::Hello`] | `protocol`, `name`, `version`, `capabilities`, `sdk_version`, `encoding` | first, right after the magic |
+//! | plugin → host | [`FromPlugin::Hello`] | `protocol`, `name`, `version`, `capabilities`, `sdk_version`, `encoding`, `state_format` | first, right after the magic |
 //! | host → plugin | [`ToPlugin::Init`] | `config_json` | once the host accepted the hello |
 //! | plugin → host | [`FromPlugin::Ready`] / [`FromPlugin::InitFailed`] | — / `error` | after `init` ran |
 //! | host → plugin | [`ToPlugin::Call`] | `id`, `method`, `payload` | any time after `Ready`, many in flight |
@@ -27,6 +27,10 @@
 //! | plugin → host | [`FromPlugin::Health`] | `id`, `health` ([`Health`] or [`PluginError`]) | |
 //! | host → plugin | [`ToPlugin::Methods`] | `id` | any time after `Ready` |
 //! | plugin → host | [`FromPlugin::Methods`] | `id`, `methods` ([`MethodInfo`]s) | |
+//! | host → plugin | [`ToPlugin::ExportState`] | `id` | a hot swap moves the state; no call runs |
+//! | plugin → host | [`FromPlugin::State`] | `id`, `result` (a [`State`] or none, or [`PluginError`]) | |
+//! | host → plugin | [`ToPlugin::ImportState`] | `id`, `state` | before the new version takes calls |
+//! | plugin → host | [`FromPlugin::Reply`] | `id`, `result` (empty, or the refusal) | |
 //! | host → plugin | [`ToPlugin::Shutdown`] | — | the host is done |
 //! | plugin → host | [`FromPlugin::Bye`] | — | calls drained, `shutdown` ran; the child then exits 0 |
 //!
@@ -49,7 +53,9 @@
 //! bytes on the wire and bumps [`PROTOCOL_VERSION`]. A host accepts the
 //! versions in [`SUPPORTED_PROTOCOLS`]; see the SDK's
 //! [compatibility policy](crate#compatibility). History: 1, the first
-//! protocol; 2, JSON calls, method listings, typed error kinds and health.
+//! protocol; 2, JSON calls, method listings, typed error kinds and health;
+//! 3, state hand-over (`state_format` in the hello, `ExportState`,
+//! `ImportState`, `State`).
 
 use std::io::{self, Read, Write};
 use std::ops::RangeInclusive;
@@ -57,16 +63,16 @@ use std::ops::RangeInclusive;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::{Health, MethodInfo, PluginError};
+use crate::plugin::{Health, MethodInfo, PluginError, State};
 
 /// The first 8 bytes a process plugin writes to stdout.
 pub const MAGIC: [u8; 8] = *b"PLUGKIT1";
 
 /// The protocol version this SDK speaks.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The protocol versions a host built with this SDK accepts from a plugin.
-pub const SUPPORTED_PROTOCOLS: RangeInclusive<u32> = 2..=PROTOCOL_VERSION;
+pub const SUPPORTED_PROTOCOLS: RangeInclusive<u32> = 3..=PROTOCOL_VERSION;
 
 /// The default largest frame, in bytes (16 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
@@ -109,6 +115,18 @@ pub enum ToPlugin {
         /// Chosen by the host; the reply carries it.
         id: u64,
     },
+    /// Hand the state over (a hot swap; no call runs or will come).
+    ExportState {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+    },
+    /// Take over a predecessor's state (answered with a `Reply`).
+    ImportState {
+        /// Chosen by the host; the reply carries it.
+        id: u64,
+        /// The state.
+        state: State,
+    },
     /// Finish the calls in flight, shut down, say `Bye` and exit.
     Shutdown,
 }
@@ -131,6 +149,8 @@ pub enum FromPlugin {
         sdk_version: String,
         /// Its typed-call encoding.
         encoding: String,
+        /// The format of the state it hands over across a hot swap, if any.
+        state_format: Option<String>,
     },
     /// `init` succeeded; calls may come.
     Ready,
@@ -160,6 +180,13 @@ pub enum FromPlugin {
         id: u64,
         /// The typed methods (empty when the plugin registers none).
         methods: Vec<MethodInfo>,
+    },
+    /// The answer to [`ToPlugin::ExportState`].
+    State {
+        /// The request's id.
+        id: u64,
+        /// The state (none when there is none), or why not.
+        result: Result<Option<State>, PluginError>,
     },
     /// Shut down; the child exits next.
     Bye,

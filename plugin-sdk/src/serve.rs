@@ -79,6 +79,7 @@ pub fn run<P: Plugin>(
             capabilities: info.capabilities.clone(),
             sdk_version: crate::SDK_VERSION.to_string(),
             encoding: crate::ENCODING.to_string(),
+            state_format: info.state_format.clone(),
         },
     )?;
     let Some(ToPlugin::Init { config_json }) =
@@ -251,6 +252,23 @@ fn read_jobs<P: Plugin, W: Write>(
                 json: true,
             },
             ToPlugin::Health { id } => Job::Health { id },
+            // State moves while no call runs (the host sees to that), so
+            // these are answered here, in order, like method listings.
+            ToPlugin::ExportState { id } => {
+                let result = catch_unwind(AssertUnwindSafe(|| plugin.export_state()))
+                    .unwrap_or_else(|panic| Err(panicked("export_state", panic.as_ref())));
+                outbox.send(&FromPlugin::State { id, result })?;
+                continue;
+            }
+            ToPlugin::ImportState { id, state } => {
+                let result = catch_unwind(AssertUnwindSafe(|| plugin.import_state(state)))
+                    .unwrap_or_else(|panic| Err(panicked("import_state", panic.as_ref())));
+                outbox.send(&FromPlugin::Reply {
+                    id,
+                    result: result.map(|()| Vec::new()),
+                })?;
+                continue;
+            }
             ToPlugin::Methods { id } => {
                 let methods = plugin
                     .methods()

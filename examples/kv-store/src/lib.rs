@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use plugkit_example_interface::{GetRequest, SetRequest, methods};
-use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, Version};
+use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, State, Version};
 
 /// This build's version: 1.4.1, or 2.0.0 with the `v2` feature.
 pub const VERSION: Version = if cfg!(feature = "v2") {
@@ -71,9 +71,42 @@ impl KvStore {
     }
 }
 
+/// The format of the state every version hands to the next across a hot
+/// swap: the whole map, encoded with the SDK's encoding.
+pub const STATE_FORMAT: &str = "kv-store/1";
+
 impl Plugin for KvStore {
     fn info(&self) -> PluginInfo {
-        PluginInfo::new("kv-store", VERSION).with_capabilities(["kv:get", "kv:set"])
+        PluginInfo::new("kv-store", VERSION)
+            .with_capabilities(["kv:get", "kv:set"])
+            .with_state_format(STATE_FORMAT)
+    }
+
+    /// Every key, for the version that replaces this one.
+    fn export_state(&self) -> Result<Option<State>, PluginError> {
+        let map = self
+            .map
+            .read()
+            .map_err(|_| PluginError::failed("the store is poisoned"))?;
+        Ok(Some(State::new(STATE_FORMAT, plugkit_sdk::encode(&*map)?)))
+    }
+
+    /// Takes over the keys of the version this one replaces; refuses a
+    /// format it does not know.
+    fn import_state(&self, state: State) -> Result<(), PluginError> {
+        if state.format != STATE_FORMAT {
+            return Err(PluginError::bad_request(format!(
+                "unknown state format `{}` (this version reads `{STATE_FORMAT}`)",
+                state.format
+            )));
+        }
+        let keys: HashMap<String, String> = plugkit_sdk::decode(&state.bytes)?;
+        let mut map = self
+            .map
+            .write()
+            .map_err(|_| PluginError::failed("the store is poisoned"))?;
+        map.extend(keys);
+        Ok(())
     }
 
     /// `call`, JSON calls and the method list all come from this table.
