@@ -14,6 +14,7 @@
 //! | [`sdk`] | `plugkit-sdk` | what a plugin author implements and exports |
 //! | [`loader`] | `plugin-loader` | one `Instance` over native and process plugins |
 //! | [`host`] | `plugin-host` | lifecycle of many plugins: `DynamicLoader`, hot swap, rollback |
+//! | [`Host`] | (this crate) | `Host::builder()`: a running host in one expression |
 //!
 //! ```
 //! use plugkit::manifest;
@@ -46,8 +47,41 @@
 //! assert_eq!(resolution.load_order(), ["kv-store", "greeter"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # A running host in one expression
+//!
+//! [`Host::builder`] gives a host with auto-discovery and hot loading; the
+//! advanced path sets the discovery configuration, version policy,
+//! resolution strategy, hot-load and rollback settings, resource limits
+//! and a lifecycle monitor on the same builder.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let plugins = tempfile::tempdir()?;
+//! # let dir = plugins.path();
+//! let host = plugkit::Host::builder()
+//!     .from_directory(dir)           // "./plugins"
+//!     .with_pattern("*-plugin")
+//!     .with_defaults()
+//!     .build()
+//!     .await?;
+//! // Typed calls go through the plugin's interface crate
+//! // (`host.call_typed("greeter", "greet", &request)`), JSON calls need none:
+//! let error = host
+//!     .call_json("greeter", "greet", &serde_json::json!({"name": "Ada"}))
+//!     .await
+//!     .unwrap_err();
+//! assert_eq!(error.to_string(), "plugin greeter is not loaded"); // the directory is empty
+//! host.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
+mod builder;
+
+pub use builder::{Host, HostBuilder};
 pub use plugin_discovery as discovery;
 pub use plugin_events as events;
 pub use plugin_host as host;

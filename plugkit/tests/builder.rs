@@ -1,0 +1,86 @@
+//! `plugkit::Host::builder()` against the example plugins: the guide's
+//! simple path gives a running host that answers and hot-loads.
+
+use std::sync::{Arc, Mutex};
+
+use plugkit::host::{HotLoadEvent, LifecycleMonitor};
+use plugkit::version::Version;
+use serde_json::json;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl LifecycleMonitor for Recorder {
+    fn on_loaded(&self, plugin: &str, version: &Version) {
+        self.0
+            .lock()
+            .expect("lock")
+            .push(format!("loaded {plugin} {version}"));
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simple_path_loads_answers_and_hot_loads() {
+    let layout = bench_support::example_plugins(false);
+    let plugins = tempfile::tempdir().expect("temporary directory");
+    for entry in ["process/kv-store-1.4.1", "process/greeter-1.0.0"] {
+        let source = layout.join(entry);
+        copy_dir(
+            &source,
+            &plugins.path().join(source.file_name().expect("name")),
+        );
+    }
+    let monitor = Arc::new(Recorder::default());
+    let host = plugkit::Host::builder()
+        .from_directory(plugins.path())
+        .with_pattern("*-plugin")
+        .with_defaults()
+        .with_monitor(monitor.clone())
+        .build()
+        .await
+        .expect("a running host");
+    let reply = host
+        .call_json("greeter", "greet", &json!({"name": "Ada"}))
+        .await
+        .expect("greet");
+    assert_eq!(reply.result["text"], "hello, Ada");
+    let mut events = host.subscribe();
+    copy_dir(
+        &layout.join("process/greeter-2.0.0"),
+        &plugins.path().join("greeter-2.0.0"),
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        events.wait_for(|e| {
+            matches!(
+                e,
+                plugkit::host::HostEvent::HotLoad(HotLoadEvent::Updated { .. })
+            )
+        }),
+    )
+    .await
+    .expect("a swap within 60 s")
+    .expect("events");
+    let reply = host
+        .call_json("greeter", "greet", &json!({"name": "Ada"}))
+        .await
+        .expect("greet");
+    assert_eq!(reply.result["text"], "hi, Ada");
+    host.shutdown().await;
+    assert_eq!(
+        *monitor.0.lock().expect("lock"),
+        [
+            "loaded kv-store 1.4.1",
+            "loaded greeter 1.0.0",
+            "loaded greeter 2.0.0"
+        ]
+    );
+}
