@@ -103,3 +103,22 @@ pub fn now<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Pending => panic!("a future that completes at once waited"),
     }
 }
+
+/// Copies the files of directory `from` into `to` (created), one level
+/// deep: what a plugin directory of the example layout holds.
+///
+/// # Panics
+///
+/// On any IO error (a test or bench cannot go on).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the directory");
+    for entry in std::fs::read_dir(from).expect("list the directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}

@@ -12,13 +12,7 @@ fn layout() -> &'static Path {
     bench_support::example_plugins(false)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create");
-    for entry in std::fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-}
+use bench_support::copy_dir;
 
 /// A plugins directory with these laid-out plugin directories.
 fn plugins(entries: &[&str]) -> tempfile::TempDir {

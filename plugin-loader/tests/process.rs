@@ -904,6 +904,43 @@ async fn the_child_gets_a_clean_environment_and_its_own_directory() {
     plugin.shutdown(Duration::from_secs(5)).await;
 }
 
+/// What the fixture reports of its own limits (`/proc/self/status` and
+/// `/proc/self/limits`).
+struct Limits(String);
+
+impl Limits {
+    async fn of(plugin: &Instance) -> Limits {
+        let text = plugin.call("limits", b"").await.expect("limits");
+        Limits(String::from_utf8(text).expect("text"))
+    }
+
+    fn line(&self, prefix: &str) -> String {
+        self.0
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The soft limit of a `/proc/self/limits` line.
+    fn soft(&self, prefix: &str) -> Option<u64> {
+        self.line(prefix)
+            .strip_prefix(prefix)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    fn address_space(&self) -> Option<u64> {
+        self.soft("Max address space")
+    }
+
+    fn open_files(&self) -> Option<u64> {
+        self.soft("Max open files")
+    }
+}
+
 #[tokio::test]
 async fn default_limits_apply_where_the_manifest_sets_none() {
     // The manifest sets only the open-files limit: it wins over the
@@ -918,26 +955,9 @@ async fn default_limits_apply_where_the_manifest_sets_none() {
         plugin,
         cache: _cache,
     } = load(&staged, config).await;
-    let limits =
-        String::from_utf8(plugin.call("limits", b"").await.expect("limits")).expect("text");
-    let line = |prefix: &str| {
-        limits
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(
-        line("Max address space").contains(&(384u64 << 20).to_string()),
-        "{}",
-        line("Max address space")
-    );
-    assert_eq!(
-        line("Max open files").split_whitespace().nth(3),
-        Some("48"),
-        "{}",
-        line("Max open files")
-    );
+    let limits = Limits::of(&plugin).await;
+    assert_eq!(limits.address_space(), Some(384 << 20), "{}", limits.0);
+    assert_eq!(limits.open_files(), Some(48), "{}", limits.0);
     plugin.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -949,26 +969,10 @@ async fn resource_limits_from_the_manifest_apply_to_the_child() {
         plugin,
         cache: _cache,
     } = load(&staged, quick()).await;
-    let limits =
-        String::from_utf8(plugin.call("limits", b"").await.expect("limits")).expect("text");
-    let line = |prefix: &str| {
-        limits
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert!(
-        line("Max address space").contains(&(256u64 << 20).to_string()),
-        "{}",
-        line("Max address space")
-    );
-    assert!(
-        line("Max open files").split_whitespace().nth(3) == Some("32"),
-        "{}",
-        line("Max open files")
-    );
-    let cpus = line("Cpus_allowed_list:");
+    let limits = Limits::of(&plugin).await;
+    assert_eq!(limits.address_space(), Some(256 << 20), "{}", limits.0);
+    assert_eq!(limits.open_files(), Some(32), "{}", limits.0);
+    let cpus = limits.line("Cpus_allowed_list:");
     assert!(
         !cpus.contains(',') && !cpus.contains('-'),
         "one CPU only: {cpus}"

@@ -19,13 +19,7 @@ impl LifecycleMonitor for Recorder {
     }
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create");
-    for entry in std::fs::read_dir(from).expect("list") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
-    }
-}
+use bench_support::copy_dir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simple_path_loads_answers_and_hot_loads() {
