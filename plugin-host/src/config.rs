@@ -118,6 +118,12 @@ pub struct HostConfig {
     /// one re-resolution. Default 100 ms (discovery debounces each path
     /// already; this gathers the paths of one change).
     pub batch_window: Duration,
+    /// With auto-loading: when the directories no longer hold any version
+    /// of a running plugin, how long they must stay quiet before it is
+    /// unloaded, so that a deploy which takes the old directory out before
+    /// (or while) it puts the new one in does not unload the plugin in
+    /// between. Default 500 ms.
+    pub removal_window: Duration,
 }
 
 impl Default for HostConfig {
@@ -130,6 +136,7 @@ impl Default for HostConfig {
             loader: LoaderConfig::default(),
             call_timeout: Duration::from_secs(30),
             batch_window: Duration::from_millis(100),
+            removal_window: Duration::from_millis(500),
         }
     }
 }
@@ -174,6 +181,12 @@ impl HostConfig {
     /// With another batch window.
     pub fn with_batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;
+        self
+    }
+
+    /// With another removal window.
+    pub fn with_removal_window(mut self, window: Duration) -> Self {
+        self.removal_window = window;
         self
     }
 }

@@ -316,12 +316,43 @@ impl DynamicLoader {
                 while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
                     forward(event, &mut changed);
                 }
+                // A plugin that would be unloaded because no version of it
+                // is left gets a longer look: a deploy that takes the old
+                // directory out and puts the new one in (or whose two
+                // renames discovery reports apart) must not unload it in
+                // between. Its removal waits until the directories were
+                // quiet for `removal_window`.
+                let removal = inner.config.removal_window;
+                let probe = DynamicLoader {
+                    inner: Arc::clone(&inner),
+                };
+                while probe.loses_a_plugin() {
+                    match tokio::time::timeout(removal, events.recv()).await {
+                        Ok(Ok(event)) => forward(event, &mut changed),
+                        Ok(Err(_)) | Err(_) => break,
+                    }
+                }
+                drop(probe);
                 lock(&inner.announced).clear();
                 let host = DynamicLoader { inner };
                 host.refresh(&changed).await;
             }
         }));
         Ok(())
+    }
+
+    /// Whether discovery now sees no version at all of a plugin that runs
+    /// (and whose manifest is not merely broken).
+    fn loses_a_plugin(&self) -> bool {
+        let discovery = self.inner.engine.current();
+        let running: Vec<String> = self.inner.table.load().keys().cloned().collect();
+        running.iter().any(|name| {
+            discovery.versions_of(name).next().is_none()
+                && !lock(&self.inner.snapshot)
+                    .records
+                    .get(name)
+                    .is_some_and(|r| r.state == PluginState::Failed)
+        })
     }
 
     /// Re-resolves from what discovery sees now and applies the difference;
