@@ -402,7 +402,6 @@ impl DynamicLoader {
             reason: format!("invalid constraint: {error}"),
         })?;
         let mut state = self.started_state().await?;
-        let before = state.running.get(name).map(|r| r.source.version().clone());
         state.pins.remove(name);
         state.excluded.remove(name);
         state.bad.retain(|(plugin, _), _| plugin != name);
@@ -416,7 +415,6 @@ impl DynamicLoader {
                 .and_then(|r| r.last_error)
                 .unwrap_or_else(|| format!("no version satisfying {constraint} could be loaded"));
             state.wants.remove(name);
-            let _ = before;
             return Err(HostError::Refused {
                 plugin: name.to_string(),
                 reason,
@@ -1083,11 +1081,7 @@ impl DynamicLoader {
                     old_version: from,
                     new_version: to,
                 });
-                self.drain(
-                    old.instance,
-                    self.inner.config.hot_load.graceful_timeout,
-                    None,
-                );
+                self.drain(old.instance);
                 state.running.insert(
                     name.to_string(),
                     Running {
@@ -1128,11 +1122,7 @@ impl DynamicLoader {
                         r.last_error = Some(error.clone());
                     });
                     state.order.retain(|n| n != name);
-                    self.drain(
-                        old.instance,
-                        self.inner.config.hot_load.graceful_timeout,
-                        None,
-                    );
+                    self.drain(old.instance);
                 }
                 Err(error)
             }
@@ -1225,15 +1215,13 @@ impl DynamicLoader {
         self.inner.route_changes.send_modify(|n| *n += 1);
     }
 
-    /// Drains and stops an old instance in the background.
-    fn drain(&self, instance: Instance, grace: Duration, then: Option<HotLoadEvent>) {
-        let host = Arc::downgrade(&self.inner);
+    /// Drains and stops a replaced instance in the background, within the
+    /// graceful timeout.
+    fn drain(&self, instance: Instance) {
+        let grace = self.inner.config.hot_load.graceful_timeout;
         lock(&self.inner.draining).spawn(async move {
             let outcome = instance.shutdown(grace).await;
             tracing::debug!(plugin = %instance.name(), version = %instance.version(), ended = %outcome.ended, abandoned = outcome.abandoned_calls, "old instance stopped");
-            if let (Some(event), Some(inner)) = (then, host.upgrade()) {
-                DynamicLoader { inner }.emit(event);
-            }
         });
     }
 
@@ -1416,13 +1404,6 @@ impl DynamicLoader {
                             // state moves (wait for the route to change or
                             // the instance to resume, then send again), or
                             // stopping for good.
-                            let mut changes = self.inner.route_changes.subscribe();
-                            let paused = self
-                                .inner
-                                .table
-                                .load()
-                                .get(plugin)
-                                .is_some_and(|i| i.id() == id && i.is_paused());
                             if !matches!(
                                 error,
                                 CallError::Stopped {
@@ -1432,6 +1413,15 @@ impl DynamicLoader {
                             ) {
                                 return Err(error.into());
                             }
+                            // Subscribed before the look, so a resume or a
+                            // new route after it is not missed.
+                            let mut changes = self.inner.route_changes.subscribe();
+                            let paused = self
+                                .inner
+                                .table
+                                .load()
+                                .get(plugin)
+                                .is_some_and(|i| i.id() == id && i.is_paused());
                             if paused {
                                 let wait = self.inner.config.hot_load.state_handover_wait;
                                 let _ = tokio::time::timeout(wait, changes.changed()).await;

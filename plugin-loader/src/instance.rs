@@ -564,18 +564,17 @@ impl Instance {
 }
 
 /// Starts a drain: closes the gate, moves to `Draining` and says so.
-/// Returns the calls in flight, or `None` when the instance was stopped
-/// already.
-pub(crate) fn begin_shutdown(life: &crate::lifecycle::Lifecycle) -> Option<usize> {
+/// Returns `false` when the instance was stopped already.
+pub(crate) fn begin_shutdown(life: &crate::lifecycle::Lifecycle) -> bool {
     life.close();
     if life.state() == InstanceState::Stopped {
-        return None;
+        return false;
     }
     let in_flight = life.in_flight();
     if life.set_state(InstanceState::Draining) {
         life.publish(InstanceEventKind::Draining { in_flight });
     }
-    Some(in_flight)
+    true
 }
 
 /// Ends a shutdown: `Stopped`, and the event.

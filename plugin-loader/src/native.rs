@@ -459,7 +459,7 @@ impl NativePlugin {
     /// The library itself stays mapped (see the module docs).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
         let life = &self.inner.life;
-        if begin_shutdown(life).is_none() {
+        if !begin_shutdown(life) {
             return ShutdownOutcome {
                 abandoned_calls: 0,
                 ended: Ended::AlreadyStopped,

@@ -1398,7 +1398,7 @@ impl ProcessPlugin {
     /// flight, then the child is stopped (`Shutdown`, `SIGTERM`, `SIGKILL`;
     /// calls still in flight then fail with [`CallError::Abandoned`]).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownOutcome {
-        if begin_shutdown(&self.shared.life).is_none() {
+        if !begin_shutdown(&self.shared.life) {
             return ShutdownOutcome {
                 abandoned_calls: 0,
                 ended: Ended::AlreadyStopped,
