@@ -10,24 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use plugin_host::{HostCallError, HotLoadEvent, PluginState};
-use plugin_version::Version;
 use serde_json::json;
-use support::{Plugins, config, hot_load_event};
-
-fn v(text: &str) -> Version {
-    Version::parse(text).expect("version")
-}
-
-async fn greet(host: &plugin_host::DynamicLoader, name: &str) -> (Version, String) {
-    let reply = host
-        .call_json("greeter", "greet", &json!({ "name": name }))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        reply.version,
-        reply.result["text"].as_str().expect("text").to_string(),
-    )
-}
+use support::{Plugins, config, greet, hot_load_event, v};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_loads_in_dependency_order_native_and_process() {
@@ -382,7 +366,7 @@ async fn shutdown_with_busy_callers_answers_or_refuses_every_call() {
             })
         })
         .collect();
-    support_wait_for_calls(&host).await;
+    support_wait_for(&host, "greeter", 100).await;
     tokio::time::timeout(Duration::from_secs(60), host.shutdown())
         .await
         .expect("shutdown within 60 s");
@@ -394,19 +378,6 @@ async fn shutdown_with_busy_callers_answers_or_refuses_every_call() {
         let last = results.last().expect("a result");
         let error = last.as_ref().expect_err("the last call was refused");
         assert!(error.to_string().contains("greeter"), "{error}");
-    }
-}
-
-async fn support_wait_for_calls(host: &plugin_host::DynamicLoader) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while host
-        .hot_load_status()
-        .iter()
-        .find(|s| s.name == "greeter")
-        .is_none_or(|s| s.calls < 100)
-    {
-        assert!(Instant::now() < deadline, "callers did not get going");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

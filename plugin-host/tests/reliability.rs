@@ -20,27 +20,12 @@ use plugin_host::{
 };
 use plugin_version::Version;
 use serde_json::json;
-use support::{Plugins, config, hot_load_event};
+use support::{Plugins, config, greet, hot_load_event, v};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// The ceiling of every wait.
 const CEILING: Duration = Duration::from_secs(60);
-
-fn v(text: &str) -> Version {
-    Version::parse(text).expect("version")
-}
-
-async fn greet(host: &DynamicLoader, name: &str) -> (Version, String) {
-    let reply = host
-        .call_json("greeter", "greet", &json!({ "name": name }))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        reply.version,
-        reply.result["text"].as_str().expect("text").to_string(),
-    )
-}
 
 fn status(host: &DynamicLoader, name: &str) -> PluginStatus {
     host.hot_load_status()

@@ -497,6 +497,19 @@ async fn recording(record: &std::path::Path) -> Instance {
         .expect("loads")
 }
 
+/// Starts a native call (on a thread of its own) that returns once
+/// `release` exists, and waits until it is in flight.
+async fn call_held_open(
+    plugin: &Instance,
+    release: &std::path::Path,
+) -> std::thread::JoinHandle<Result<Vec<u8>, CallError>> {
+    let handle = plugin.as_native().expect("native").clone();
+    let release = release.display().to_string().into_bytes();
+    let busy = std::thread::spawn(move || handle.call("wait_for_file", &release));
+    support::eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    busy
+}
+
 fn records(record: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(record)
         .unwrap_or_default()
@@ -510,10 +523,7 @@ async fn shutdown_drains_native_calls_and_runs_the_plugins_shutdown_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (record, release) = (dir.path().join("record"), dir.path().join("release"));
     let plugin = recording(&record).await;
-    let handle = plugin.as_native().expect("native").clone();
-    let release_bytes = release.display().to_string().into_bytes();
-    let busy = std::thread::spawn(move || handle.call("wait_for_file", &release_bytes));
-    support::eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    let busy = call_held_open(&plugin, &release).await;
 
     let mut events = plugin.events();
     let shutting_down = tokio::spawn({
@@ -567,10 +577,7 @@ async fn a_native_call_that_outlives_the_grace_defers_the_plugins_shutdown() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (record, release) = (dir.path().join("record"), dir.path().join("release"));
     let plugin = recording(&record).await;
-    let handle = plugin.as_native().expect("native").clone();
-    let release_bytes = release.display().to_string().into_bytes();
-    let busy = std::thread::spawn(move || handle.call("wait_for_file", &release_bytes));
-    support::eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    let busy = call_held_open(&plugin, &release).await;
 
     let mut events = plugin.events();
     let outcome = plugin.shutdown(Duration::from_millis(1)).await;

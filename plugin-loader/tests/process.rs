@@ -93,6 +93,24 @@ fn kill_9(pid: u32) {
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
+/// Starts a call that returns once the file it returns exists (in `dir`),
+/// and waits until it is in flight.
+async fn call_held_open(
+    plugin: &Instance,
+    dir: &Path,
+) -> (
+    std::path::PathBuf,
+    tokio::task::JoinHandle<Result<Vec<u8>, CallError>>,
+) {
+    let (release, release_bytes) = release_path(dir);
+    let busy = tokio::spawn({
+        let plugin = plugin.clone();
+        async move { plugin.call("wait_for_file", &release_bytes).await }
+    });
+    eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    (release, busy)
+}
+
 fn release_path(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
     let path = dir.join("release");
     let bytes = path.display().to_string().into_bytes();
@@ -149,15 +167,7 @@ async fn calls_are_multiplexed_a_slow_one_holds_up_no_other() {
         plugin,
         cache: _cache,
     } = load(&staged, quick()).await;
-    let (release, release_bytes) = release_path(staged.path());
-    let slow = tokio::spawn({
-        let plugin = plugin.clone();
-        async move { plugin.call("wait_for_file", &release_bytes).await }
-    });
-    eventually("the slow call is in flight", || {
-        plugin.stats().in_flight == 1
-    })
-    .await;
+    let (release, slow) = call_held_open(&plugin, staged.path()).await;
     for i in 0..16u8 {
         assert_eq!(plugin.call("echo", &[i]).await.as_deref(), Ok(&[i][..]));
     }
@@ -475,12 +485,7 @@ async fn a_panic_fails_a_process_instance_and_stops_its_child() {
 async fn shutdown_drains_process_calls_in_flight() {
     let staged = fixture("fixture-process", "");
     let Loaded { plugin, cache } = load(&staged, quick()).await;
-    let (release, release_bytes) = release_path(staged.path());
-    let busy = tokio::spawn({
-        let plugin = plugin.clone();
-        async move { plugin.call("wait_for_file", &release_bytes).await }
-    });
-    eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    let (release, busy) = call_held_open(&plugin, staged.path()).await;
     let mut events = plugin.events();
     let shutting_down = tokio::spawn({
         let plugin = plugin.clone();
@@ -538,12 +543,7 @@ async fn shutdown_drains_process_calls_in_flight() {
 /// `Shutdown`, cannot finish, and must be ended by `expected`.
 async fn shutdown_with_a_call_stuck(staged: &support::Staged, expected: Ended) {
     let Loaded { plugin, cache } = load(staged, quick()).await;
-    let (_, release_bytes) = release_path(staged.path());
-    let busy = tokio::spawn({
-        let plugin = plugin.clone();
-        async move { plugin.call("wait_for_file", &release_bytes).await }
-    });
-    eventually("the call is in flight", || plugin.stats().in_flight == 1).await;
+    let (_, busy) = call_held_open(&plugin, staged.path()).await;
     let outcome = plugin.shutdown(Duration::from_millis(10)).await;
     assert_eq!((outcome.abandoned_calls, outcome.ended), (1, expected));
     let error = busy.await.expect("task").expect_err("abandoned");

@@ -131,3 +131,19 @@ pub(crate) async fn hot_load_event(
         other => panic!("{other:?}"),
     }
 }
+
+pub(crate) fn v(text: &str) -> plugin_version::Version {
+    plugin_version::Version::parse(text).expect("version")
+}
+
+/// Greets `name` through the host: the version that answered, and its text.
+pub(crate) async fn greet(host: &DynamicLoader, name: &str) -> (plugin_version::Version, String) {
+    let reply = host
+        .call_json("greeter", "greet", &serde_json::json!({ "name": name }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        reply.version,
+        reply.result["text"].as_str().expect("text").to_string(),
+    )
+}
