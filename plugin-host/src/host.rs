@@ -2,7 +2,8 @@
 //! their versions; applies each change as a plan of steps
 //! ([`plan`](crate::plan)), each step a small transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
@@ -17,6 +18,7 @@ use plugin_resolver::{
     DependencyKind, Registry, Resolution, ResolveError, ResolveOptions, Wanted, resolve,
 };
 use plugin_version::{Constraint, Verdict, Version};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
@@ -40,7 +42,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The calls' routing table: the instance that serves each plugin.
-type Table = HashMap<String, Instance>;
+type Table = FxHashMap<String, Instance>;
 
 /// Where a loaded version came from: its manifest and directory.
 #[derive(Debug, Clone)]
@@ -209,7 +211,7 @@ impl DynamicLoader {
                 loader: Loader::new(config.loader.clone()),
                 config,
                 engine,
-                table: ArcSwap::from_pointee(Table::new()),
+                table: ArcSwap::from_pointee(Table::default()),
                 route_changes: tokio::sync::watch::Sender::new(0),
                 ops: tokio::sync::Mutex::new(State::default()),
                 snapshot: Mutex::new(Snapshot::default()),
@@ -1337,26 +1339,36 @@ impl DynamicLoader {
         request: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, HostCallError> {
-        self.routed(plugin, |instance| async move {
-            instance.call_with_timeout(method, request, timeout).await
-        })
+        self.routed(
+            plugin,
+            Raw {
+                method,
+                request,
+                timeout,
+            },
+        )
         .await
-        .map(|(_, reply)| reply)
     }
 
     /// Calls `method` of `plugin` with a typed request and decodes the typed
-    /// reply (types from the plugin's interface crate).
-    pub async fn call_typed<Req: Serialize, Resp: DeserializeOwned>(
+    /// reply (types from the plugin's interface crate). The request is
+    /// borrowed for the whole call, so it is `Sync` (the call's future is
+    /// `Send`, for `tokio::spawn`).
+    pub async fn call_typed<Req: Serialize + Sync, Resp: DeserializeOwned>(
         &self,
         plugin: &str,
         method: &str,
         request: &Req,
     ) -> Result<Resp, HostCallError> {
-        self.routed(plugin, |instance| async move {
-            instance.call_typed(method, request).await
-        })
+        self.routed(
+            plugin,
+            Typed {
+                method,
+                request,
+                reply: PhantomData,
+            },
+        )
         .await
-        .map(|(_, reply)| reply)
     }
 
     /// Calls the typed method `method` of `plugin` with a JSON request; the
@@ -1367,32 +1379,35 @@ impl DynamicLoader {
         method: &str,
         request: &serde_json::Value,
     ) -> Result<JsonReply, HostCallError> {
-        self.routed(plugin, |instance| async move {
-            instance.call_json(method, request).await
-        })
-        .await
-        .map(|(version, result)| JsonReply { version, result })
+        self.routed(plugin, Json { method, request }).await
     }
 
     /// Runs `call` on the instance that serves `plugin`. A call refused by
     /// an instance that was replaced meanwhile never reached the plugin, so
     /// it goes to the replacement: a swap loses no call.
-    async fn routed<T, F, Fut>(&self, plugin: &str, call: F) -> Result<(Version, T), HostCallError>
-    where
-        F: Fn(Instance) -> Fut,
-        Fut: std::future::Future<Output = Result<T, CallError>>,
-    {
+    ///
+    /// The instance is borrowed from the routing table's guard for the
+    /// whole call, not cloned: a clone is a write to a counter every caller
+    /// shares, which is what stops calls from scaling across threads. The
+    /// guard pins this snapshot of the table (a swap meanwhile publishes a
+    /// new one and turns the pin into an ordinary reference; see
+    /// ARCHITECTURE.md, "Routing a call").
+    async fn routed<C: RoutedCall>(
+        &self,
+        plugin: &str,
+        call: C,
+    ) -> Result<C::Reply, HostCallError> {
         let mut last = None;
         for _ in 0..MAX_CALL_ATTEMPTS {
-            let Some(instance) = self.inner.table.load().get(plugin).cloned() else {
+            let table = self.inner.table.load();
+            let Some(instance) = table.get(plugin) else {
                 return Err(self.unavailable(plugin));
             };
-            let (version, id) = (instance.version().clone(), instance.id());
-            // One clone per call (moved into the call): each clone is an
-            // atomic on a counter every caller shares.
-            match call(instance).await {
-                Ok(reply) => return Ok((version, reply)),
+            let id = instance.id();
+            match call.send(instance).await {
+                Ok(reply) => return Ok(reply),
                 Err(error @ CallError::Stopped { .. }) => {
+                    drop(table);
                     let current = self.inner.table.load().get(plugin).map(Instance::id);
                     match current {
                         // Removed meanwhile (unloaded, or failed): the call
@@ -1613,5 +1628,72 @@ fn changed_path(event: &plugin_discovery::DiscoveryEvent) -> Option<PathBuf> {
             Some(plugin.manifest_path.clone())
         }
         _ => None,
+    }
+}
+
+/// One kind of call the host routes: sent to whichever instance serves the
+/// plugin, again to its replacement if a swap refused it.
+trait RoutedCall {
+    type Reply;
+
+    fn send<'a>(
+        &'a self,
+        instance: &'a Instance,
+    ) -> impl Future<Output = Result<Self::Reply, CallError>> + Send + 'a;
+}
+
+struct Raw<'a> {
+    method: &'a str,
+    request: &'a [u8],
+    timeout: Duration,
+}
+
+impl RoutedCall for Raw<'_> {
+    type Reply = Vec<u8>;
+
+    fn send<'a>(
+        &'a self,
+        instance: &'a Instance,
+    ) -> impl Future<Output = Result<Vec<u8>, CallError>> + Send + 'a {
+        instance.call_with_timeout(self.method, self.request, self.timeout)
+    }
+}
+
+struct Typed<'a, Req, Resp> {
+    method: &'a str,
+    request: &'a Req,
+    reply: PhantomData<fn() -> Resp>,
+}
+
+impl<Req: Serialize + Sync, Resp: DeserializeOwned> RoutedCall for Typed<'_, Req, Resp> {
+    type Reply = Resp;
+
+    fn send<'a>(
+        &'a self,
+        instance: &'a Instance,
+    ) -> impl Future<Output = Result<Resp, CallError>> + Send + 'a {
+        instance.call_typed(self.method, self.request)
+    }
+}
+
+struct Json<'a> {
+    method: &'a str,
+    request: &'a serde_json::Value,
+}
+
+impl RoutedCall for Json<'_> {
+    type Reply = JsonReply;
+
+    fn send<'a>(
+        &'a self,
+        instance: &'a Instance,
+    ) -> impl Future<Output = Result<JsonReply, CallError>> + Send + 'a {
+        async move {
+            let result = instance.call_json(self.method, self.request).await?;
+            Ok(JsonReply {
+                version: instance.version().clone(),
+                result,
+            })
+        }
     }
 }
