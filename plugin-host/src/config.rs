@@ -36,6 +36,28 @@ pub struct HotLoadConfig {
     /// the swap is rolled back and the calls go to the serving version.
     /// Default 5 s.
     pub state_handover_wait: Duration,
+    /// What a swap does when the new version refuses the serving version's
+    /// state (a format it does not know). Default
+    /// [`StateRefused::RefuseUpdate`].
+    pub on_state_refused: StateRefused,
+}
+
+/// What a swap does when the new version refuses the state the serving
+/// version hands it ([`HotLoadConfig::on_state_refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StateRefused {
+    /// The update is refused, as one the version policy refuses: an
+    /// `UpdateRefused` event with the new version's reason, the serving
+    /// version keeps serving with its state, and the refused version is not
+    /// tried again until its files change. Nothing is lost, whatever
+    /// [`HotLoadConfig::rollback_on_failure`] says. The default.
+    #[default]
+    RefuseUpdate,
+    /// A failed swap like any other: `LoadFailed` and `RolledBack`, or, with
+    /// [`HotLoadConfig::rollback_on_failure`] `false`, the serving version is
+    /// stopped (its state with it) and the plugin marked failed.
+    RollBack,
 }
 
 impl Default for HotLoadConfig {
@@ -47,6 +69,7 @@ impl Default for HotLoadConfig {
             preload_validation: true,
             health_check_delay: Duration::from_secs(5),
             state_handover_wait: Duration::from_secs(5),
+            on_state_refused: StateRefused::default(),
         }
     }
 }
@@ -85,6 +108,12 @@ impl HotLoadConfig {
     /// With another bound on how long calls wait while state moves.
     pub fn with_state_handover_wait(mut self, wait: Duration) -> Self {
         self.state_handover_wait = wait;
+        self
+    }
+
+    /// With another rule for a state the new version refuses.
+    pub fn with_on_state_refused(mut self, rule: StateRefused) -> Self {
+        self.on_state_refused = rule;
         self
     }
 }

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
-use crate::config::HostConfig;
+use crate::config::{HostConfig, StateRefused};
 use crate::error::{HostCallError, HostError};
 use crate::event::{HostEvent, HotLoadEvent, LifecycleMonitor};
 use crate::plan::{Step, plan};
@@ -1052,9 +1052,23 @@ impl DynamicLoader {
         let ready = match self.load_ready(&source, Some(&old.instance)).await {
             Ok(instance) => match self.hand_over(&old.instance, &instance).await {
                 Ok(()) => Ok(instance),
-                Err(reason) => {
+                Err(failure) => {
                     instance.shutdown(Duration::from_secs(1)).await;
-                    Err(reason)
+                    match failure {
+                        HandOver::Refused(reason)
+                            if self.inner.config.hot_load.on_state_refused
+                                == StateRefused::RefuseUpdate =>
+                        {
+                            if let Some(snapshot) = snapshot {
+                                let _ = std::fs::remove_dir_all(snapshot.dir());
+                            }
+                            self.update_record(name, |r| r.state = PluginState::Running);
+                            state.running.insert(name.to_string(), old);
+                            self.refuse_once(state, name, Some(&from), Some(&to), &reason);
+                            return Err(reason);
+                        }
+                        HandOver::Refused(reason) | HandOver::Failed(reason) => Err(reason),
+                    }
                 }
             },
             Err(reason) => Err(reason),
@@ -1168,7 +1182,7 @@ impl DynamicLoader {
     /// wait), its calls in flight finish, it exports, `new` imports. On any
     /// failure `old` resumes and the reason is returned. On success `old`
     /// stays paused: no call reaches it after its export.
-    async fn hand_over(&self, old: &Instance, new: &Instance) -> Result<(), String> {
+    async fn hand_over(&self, old: &Instance, new: &Instance) -> Result<(), HandOver> {
         if old.info().state_format.is_none() {
             return Ok(());
         }
@@ -1176,20 +1190,19 @@ impl DynamicLoader {
         old.pause();
         let moved = async {
             if !old.quiesce(wait).await {
-                return Err(format!(
+                return Err(HandOver::Failed(format!(
                     "calls to the serving version did not finish within {} ms, so its state could not be moved",
                     wait.as_millis()
-                ));
+                )));
             }
             match old.export_state().await {
                 Ok(None) => Ok(()),
-                Ok(Some(state)) => new
-                    .import_state(state)
-                    .await
-                    .map_err(|error| format!("the new version refused the state: {error}")),
-                Err(error) => Err(format!(
+                Ok(Some(state)) => new.import_state(state).await.map_err(|error| {
+                    HandOver::Refused(format!("the new version refused the state: {error}"))
+                }),
+                Err(error) => Err(HandOver::Failed(format!(
                     "the serving version could not hand its state over: {error}"
-                )),
+                ))),
             }
         }
         .await;
@@ -1389,9 +1402,9 @@ impl DynamicLoader {
     /// The instance is borrowed from the routing table's guard for the
     /// whole call, not cloned: a clone is a write to a counter every caller
     /// shares, which is what stops calls from scaling across threads. The
-    /// guard pins this snapshot of the table (a swap meanwhile publishes a
-    /// new one and turns the pin into an ordinary reference; see
-    /// ARCHITECTURE.md, "Routing a call").
+    /// guard pins this snapshot of the table until a swap publishes a new
+    /// one, which turns the pin into an ordinary reference, so a long call
+    /// never holds a swap up.
     async fn routed<C: RoutedCall>(
         &self,
         plugin: &str,
@@ -1629,6 +1642,15 @@ fn changed_path(event: &plugin_discovery::DiscoveryEvent) -> Option<PathBuf> {
         }
         _ => None,
     }
+}
+
+/// Why a state hand-over did not happen.
+enum HandOver {
+    /// The new version refused the state (see [`StateRefused`]).
+    Refused(String),
+    /// The serving version could not export it, or its calls did not
+    /// finish in time.
+    Failed(String),
 }
 
 /// One kind of call the host routes: sent to whichever instance serves the

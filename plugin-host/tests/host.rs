@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use plugin_host::{HostCallError, HotLoadEvent, PluginState};
+use plugin_host::{HostCallError, HotLoadEvent, PluginState, StateRefused};
 use serde_json::json;
 use support::{Plugins, config, greet, hot_load_event, v};
 
@@ -473,6 +473,86 @@ async fn native_state_moves_across_a_swap_with_no_write_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn process_state_moves_across_a_swap_with_no_write_lost() {
     state_moves_across_a_swap("process").await;
+}
+
+/// A new version that refuses the serving version's state (kv-store 3.0.0
+/// reads only its own format): by default the update is refused and 1.4.1
+/// serves on with every key; with `StateRefused::RollBack` it is a failed
+/// swap, rolled back, and the keys are still there.
+async fn state_refused(transport: &str, rule: StateRefused) {
+    let plugins = Plugins::with(&[&format!("{transport}/kv-store-1.4.1")]);
+    let mut config = config();
+    config.hot_load = config.hot_load.with_on_state_refused(rule);
+    let host = plugins.host(config);
+    host.start().await.expect("starts");
+    host.enable_auto_loading().expect("watches");
+    let mut events = host.subscribe();
+    host.call_json("kv-store", "set", &json!({"key": "k", "value": "kept"}))
+        .await
+        .expect("set");
+    plugins.add(&format!(
+        "{transport}-extra/kv-store-3.0.0-new-state-format"
+    ));
+    let reason = match rule {
+        StateRefused::RefuseUpdate => {
+            let event = hot_load_event(&mut events, "plugin_update_refused", |e| {
+                matches!(e, HotLoadEvent::UpdateRefused { .. })
+            })
+            .await;
+            let HotLoadEvent::UpdateRefused {
+                version,
+                candidate,
+                reason,
+                ..
+            } = event
+            else {
+                unreachable!()
+            };
+            assert_eq!((version, candidate), (Some(v("1.4.1")), Some(v("3.0.0"))));
+            reason
+        }
+        _ => {
+            let event = hot_load_event(&mut events, "plugin_rolled_back", |e| {
+                matches!(e, HotLoadEvent::RolledBack { .. })
+            })
+            .await;
+            let HotLoadEvent::RolledBack {
+                version, reason, ..
+            } = event
+            else {
+                unreachable!()
+            };
+            assert_eq!(version, v("1.4.1"));
+            reason
+        }
+    };
+    assert!(
+        reason.contains("unknown state format `kv-store/1`"),
+        "{transport} {rule:?}: {reason}"
+    );
+    let reply = host
+        .call_json("kv-store", "get", &json!({"key": "k"}))
+        .await
+        .expect("get");
+    assert_eq!((reply.version, reply.result), (v("1.4.1"), json!("kept")));
+    let status = host.hot_load_status();
+    let store = status
+        .iter()
+        .find(|s| s.name == "kv-store")
+        .expect("status");
+    assert_eq!(store.state, PluginState::Running);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_refuses_the_state_is_refused_and_the_state_stays() {
+    state_refused("native", StateRefused::RefuseUpdate).await;
+    state_refused("process", StateRefused::RefuseUpdate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_refuses_the_state_is_rolled_back_when_configured() {
+    state_refused("native", StateRefused::RollBack).await;
 }
 
 /// Waits until `plugin`'s serving instance has taken `calls` calls.

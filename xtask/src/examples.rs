@@ -19,7 +19,8 @@
 //!     kv-store-2.0.0/                 same methods (state hand-over)
 //!     greeter-3.0.0-panics-in-init/   panics in init
 //!     greeter-3.0.0-unhealthy/        loads, answers, reports Unhealthy
-//!   process-extra/                    the same three, as child processes
+//!     kv-store-3.0.0-new-state-format/ refuses the state of 1.x and 2.x
+//!   process-extra/                    the same four, as child processes
 //! ```
 //!
 //! Copying one `DIR/<transport>/` whole into an empty directory gives a set
@@ -155,6 +156,10 @@ const BUILDS: &[Build] = &[
     Build {
         features: &["greeter-plugin/v3-unhealthy"],
         variants: &[variant(&GREETER, "3.0.0", "-unhealthy", true)],
+    },
+    Build {
+        features: &["kv-store-plugin/v3-new-state-format"],
+        variants: &[variant(&KV_STORE, "3.0.0", "-new-state-format", true)],
     },
 ];
 

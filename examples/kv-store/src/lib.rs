@@ -5,7 +5,9 @@
 //! concurrency contract asks).
 //!
 //! Built with the `v2` feature it is version 2.0.0 with the same methods
-//! (what a hot swap that hands the store's state over needs).
+//! (what a hot swap that hands the store's state over needs); with
+//! `v3-new-state-format` it is 3.0.0, whose state format no earlier version
+//! writes (what a swap whose state is refused needs).
 //!
 //! ```
 //! use kv_store_plugin::KvStore;
@@ -29,8 +31,11 @@ use std::sync::RwLock;
 use plugkit_example_interface::{GetRequest, SetRequest, methods};
 use plugkit_sdk::{Methods, Plugin, PluginError, PluginInfo, State, Version};
 
-/// This build's version: 1.4.1, or 2.0.0 with the `v2` feature.
-pub const VERSION: Version = if cfg!(feature = "v2") {
+/// This build's version: 1.4.1, 2.0.0 with the `v2` feature, 3.0.0 with
+/// `v3-new-state-format`.
+pub const VERSION: Version = if cfg!(feature = "v3-new-state-format") {
+    Version::new(3, 0, 0)
+} else if cfg!(feature = "v2") {
     Version::new(2, 0, 0)
 } else {
     Version::new(1, 4, 1)
@@ -72,8 +77,14 @@ impl KvStore {
 }
 
 /// The format of the state every version hands to the next across a hot
-/// swap: the whole map, encoded with the SDK's encoding.
-pub const STATE_FORMAT: &str = "kv-store/1";
+/// swap: the whole map, encoded with the SDK's encoding. Version 3.0.0
+/// (`v3-new-state-format`) has a format of its own and reads no other, so a
+/// swap to it from an earlier version is one whose state is refused.
+pub const STATE_FORMAT: &str = if cfg!(feature = "v3-new-state-format") {
+    "kv-store/2"
+} else {
+    "kv-store/1"
+};
 
 impl Plugin for KvStore {
     fn info(&self) -> PluginInfo {

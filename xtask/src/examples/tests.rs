@@ -160,6 +160,7 @@ fn every_laid_out_plugin_loads_and_matches_its_manifest() {
         "greeter-3.0.0-panics-in-init",
         "greeter-3.0.0-unhealthy",
         "kv-store-2.0.0",
+        "kv-store-3.0.0-new-state-format",
     ];
     assert_eq!(
         entries(out.path()),
