@@ -1706,16 +1706,11 @@ struct Json<'a> {
 impl RoutedCall for Json<'_> {
     type Reply = JsonReply;
 
-    fn send<'a>(
-        &'a self,
-        instance: &'a Instance,
-    ) -> impl Future<Output = Result<JsonReply, CallError>> + Send + 'a {
-        async move {
-            let result = instance.call_json(self.method, self.request).await?;
-            Ok(JsonReply {
-                version: instance.version().clone(),
-                result,
-            })
-        }
+    async fn send(&self, instance: &Instance) -> Result<JsonReply, CallError> {
+        let result = instance.call_json(self.method, self.request).await?;
+        Ok(JsonReply {
+            version: instance.version().clone(),
+            result,
+        })
     }
 }
