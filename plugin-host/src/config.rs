@@ -143,9 +143,11 @@ pub struct HostConfig {
     /// call cannot be interrupted). Default 30 s.
     pub call_timeout: Duration,
     /// With auto-loading: how long after a discovery event the host waits
-    /// for more before it re-resolves, so that one change of many files is
-    /// one re-resolution. Default 100 ms (discovery debounces each path
-    /// already; this gathers the paths of one change).
+    /// for another before it re-resolves (each event starts the wait anew,
+    /// for 1 s at most), so that one change of many paths is one
+    /// re-resolution. Default 20 ms: discovery already waits for each path
+    /// to settle (its `debounce`), so this only gathers the paths of one
+    /// change, whose events come together.
     pub batch_window: Duration,
     /// With auto-loading: when the directories no longer hold any version
     /// of a running plugin, how long they must stay quiet before it is
@@ -164,7 +166,7 @@ impl Default for HostConfig {
             circular: CircularDependencyMode::default(),
             loader: LoaderConfig::default(),
             call_timeout: Duration::from_secs(30),
-            batch_window: Duration::from_millis(100),
+            batch_window: Duration::from_millis(20),
             removal_window: Duration::from_millis(500),
         }
     }

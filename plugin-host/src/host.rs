@@ -37,6 +37,10 @@ const EVENT_CAPACITY: usize = 1024;
 /// again to its replacement before the host gives up.
 const MAX_CALL_ATTEMPTS: usize = 8;
 
+/// The longest a batch of discovery events is gathered, however many come
+/// (each extends [`HostConfig::batch_window`]).
+const MAX_BATCH: Duration = Duration::from_secs(1);
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -282,7 +286,8 @@ impl DynamicLoader {
     }
 
     /// Lets discovery drive the host: after each batch of discovery events
-    /// (gathered for [`HostConfig::batch_window`]) the host re-resolves and
+    /// (gathered until they pause for [`HostConfig::batch_window`], 1 s at
+    /// most) the host re-resolves and
     /// applies the difference. Discovery events are forwarded to the host's
     /// subscribers as they come.
     pub fn enable_auto_loading(&self) -> Result<(), HostError> {
@@ -314,9 +319,16 @@ impl DynamicLoader {
                     }
                 };
                 forward(first, &mut changed);
-                let deadline = tokio::time::Instant::now() + window;
-                while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
-                    forward(event, &mut changed);
+                // A quiet window: each event extends it, up to a cap, so a
+                // change of many paths is one re-resolution and a stream
+                // of changes cannot hold the host off for ever.
+                let cap = tokio::time::Instant::now() + MAX_BATCH;
+                loop {
+                    let deadline = (tokio::time::Instant::now() + window).min(cap);
+                    match tokio::time::timeout_at(deadline, events.recv()).await {
+                        Ok(Ok(event)) => forward(event, &mut changed),
+                        Ok(Err(_)) | Err(_) => break,
+                    }
                 }
                 // A plugin that would be unloaded because no version of it
                 // is left gets a longer look: a deploy that takes the old
