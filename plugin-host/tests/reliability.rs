@@ -517,35 +517,47 @@ async fn removal_while_calls_are_in_flight_answers_or_refuses_each_call() {
         .expect("shutdown within the ceiling");
 }
 
-/// A dependency chain. The examples have one dependency edge, greeter (a)
-/// requires `kv-store ^1.4` (b), and a plugin's manifest must name the
-/// version its `info()` reports, so a three-plugin chain or a second
-/// kv-store 1.x cannot be made from the example artifacts. The test
-/// therefore runs the scenario on the two-level chain with the two
-/// kv-store versions there are, 1.4.1 (which the greeter accepts) and
-/// 2.0.0 (which it does not):
+/// A dependency chain of three: front-desk (a) requires `greeter >=1.0.0`
+/// (b), which requires `kv-store ^1.4` (c).
 ///
-/// 1. start with kv-store 2.0.0 and greeter 1.0.0: kv-store 2.0.0 loads,
-///    the greeter fails for want of `kv-store ^1.4`;
-/// 2. swap the dependency to a version the chain accepts: kv-store 1.4.1
-///    lands and 2.0.0 goes; kv-store is swapped 2.0.0 → 1.4.1 (the test
-///    policy allows downgrades) and then, in load order, the greeter loads
-///    and answers;
-/// 3. swap the dependency to a version the chain does not accept: while 8
-///    callers call the greeter, kv-store 2.0.0 lands again; `UpdateRefused`
-///    for kv-store 2.0.0 names the greeter's requirement, kv-store 1.4.1
-///    keeps serving, no call fails and the greeter's answers all come from
-///    1.0.0; the dependent's own swap (greeter 1.0.0 → 2.0.0, which also
-///    requires `kv-store ^1.4`) then goes through on the same chain.
+/// 1. start with kv-store 2.0.0, greeter 1.0.0 and front-desk 1.0.0:
+///    kv-store 2.0.0 loads, the greeter fails for want of `kv-store ^1.4`
+///    and front-desk, which requires it, goes down with it (reported);
+/// 2. swap c to a version the chain accepts: kv-store 1.4.1 lands and
+///    2.0.0 goes; kv-store is swapped 2.0.0 → 1.4.1 (the test policy
+///    allows downgrades) and then, in load order, the greeter and then
+///    front-desk load and answer;
+/// 3. swap c to a version the chain does not accept: while 8 callers call
+///    the greeter, kv-store 2.0.0 lands again; `UpdateRefused` for
+///    kv-store 2.0.0 names the greeter's requirement, kv-store 1.4.1 keeps
+///    serving, no call fails, the greeter's answers all come from 1.0.0
+///    and front-desk still answers; b's own swap (greeter 1.0.0 → 2.0.0,
+///    which also requires `kv-store ^1.4` and satisfies front-desk's
+///    `>=1.0.0`) then goes through on the same chain, touching neither end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependency_swap_the_chain_accepts_goes_through_and_one_it_refuses_does_not() {
-    let plugins = Plugins::with(&["native-extra/kv-store-2.0.0", "native/greeter-1.0.0"]);
+    let plugins = Plugins::with(&[
+        "native-extra/kv-store-2.0.0",
+        "native/greeter-1.0.0",
+        "native-extra/front-desk-1.0.0",
+    ]);
     let host = plugins.host(config());
     let report = host.start().await.expect("starts");
     assert_eq!(report.loaded, [("kv-store".to_string(), v("2.0.0"))]);
-    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
-    assert_eq!(report.failed[0].0, "greeter");
-    assert!(report.failed[0].1.contains("kv-store"), "{report:?}");
+    let failed: BTreeMap<&str, &str> = report
+        .failed
+        .iter()
+        .map(|(name, why)| (name.as_str(), why.as_str()))
+        .collect();
+    assert_eq!(
+        failed.keys().copied().collect::<Vec<_>>(),
+        ["front-desk", "greeter"]
+    );
+    assert!(failed["greeter"].contains("kv-store ^1.4"), "{report:?}");
+    assert!(
+        failed["front-desk"].contains("requires greeter >=1.0.0"),
+        "{report:?}"
+    );
     host.enable_auto_loading().expect("watches");
     let mut events = host.subscribe();
 
@@ -554,8 +566,8 @@ async fn a_dependency_swap_the_chain_accepts_goes_through_and_one_it_refuses_doe
     plugins.remove("kv-store-2.0.0");
     let seen = events_until(
         &mut events,
-        "greeter loaded",
-        |e| matches!(e, HotLoadEvent::Loaded { plugin, .. } if plugin == "greeter"),
+        "front-desk loaded",
+        |e| matches!(e, HotLoadEvent::Loaded { plugin, .. } if plugin == "front-desk"),
     )
     .await;
     let steps: Vec<String> = hot_load(&seen)
@@ -572,9 +584,11 @@ async fn a_dependency_swap_the_chain_accepts_goes_through_and_one_it_refuses_doe
         steps,
         [
             "kv-store updated from 2.0.0 to 1.4.1",
-            "loaded greeter 1.0.0"
+            "loaded greeter 1.0.0",
+            "loaded front-desk 1.0.0"
         ]
     );
+    assert_eq!(welcome(&host).await, "welcome, Ada");
     assert_eq!(
         greet(&host, "Ada").await,
         (v("1.0.0"), "hello, Ada".to_string())
@@ -611,7 +625,11 @@ async fn a_dependency_swap_the_chain_accepts_goes_through_and_one_it_refuses_doe
     );
     // The resolution that loaded the greeter is published once its whole
     // plan is applied; this refusal comes from a later one.
-    assert_eq!(host.calculate_load_order(), ["kv-store", "greeter"]);
+    assert_eq!(
+        host.calculate_load_order(),
+        ["kv-store", "greeter", "front-desk"]
+    );
+    assert_eq!(welcome(&host).await, "welcome, Ada");
     callers.more(50).await;
     // The dependent swaps on the same chain; kv-store stays at 1.4.1.
     plugins.add("native/greeter-2.0.0");
@@ -622,17 +640,31 @@ async fn a_dependency_swap_the_chain_accepts_goes_through_and_one_it_refuses_doe
         |e| matches!(e, HotLoadEvent::Updated { plugin, .. } if plugin == "greeter"),
     )
     .await;
-    let kv_store: Vec<_> = hot_load(&seen)
+    let ends: Vec<_> = hot_load(&seen)
         .into_iter()
-        .filter(|e| e.plugin() == "kv-store")
+        .filter(|e| e.plugin() != "greeter")
         .collect();
-    assert!(kv_store.is_empty(), "{kv_store:?}");
+    assert!(ends.is_empty(), "{ends:?}");
     let tally = callers.stop().await;
     assert!(tally.problems.is_empty(), "{:#?}", tally.problems);
     assert_eq!(tally.unavailable, 0, "{tally:?}");
     assert_eq!(status(&host, "kv-store").version, Some(v("1.4.1")));
     assert_eq!(greet(&host, "Ada").await.0, v("2.0.0"));
+    assert_eq!(welcome(&host).await, "welcome, Ada");
+    assert_eq!(status(&host, "front-desk").version, Some(v("1.0.0")));
     host.shutdown().await;
+}
+
+/// front-desk's answer to `welcome` for Ada.
+async fn welcome(host: &plugin_host::DynamicLoader) -> String {
+    let reply = host
+        .call_json("front-desk", "welcome", &json!({"name": "Ada"}))
+        .await
+        .expect("front-desk answers");
+    reply.result["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A plugin directory deleted and restored: the greeter's (`Unloaded`,

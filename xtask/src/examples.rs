@@ -20,7 +20,8 @@
 //!     greeter-3.0.0-panics-in-init/   panics in init
 //!     greeter-3.0.0-unhealthy/        loads, answers, reports Unhealthy
 //!     kv-store-3.0.0-new-state-format/ refuses the state of 1.x and 2.x
-//!   process-extra/                    the same four, as child processes
+//!     front-desk-1.0.0/               requires greeter >=1.0.0: a chain of three
+//!   process-extra/                    the same five, as child processes
 //! ```
 //!
 //! Copying one `DIR/<transport>/` whole into an empty directory gives a set
@@ -94,6 +95,15 @@ const KV_STORE: Plugin = Plugin {
     requires: &[],
 };
 
+const FRONT_DESK: Plugin = Plugin {
+    name: "front-desk",
+    package: "front-desk-plugin",
+    native_package: "front-desk-native",
+    description: "Welcomes visitors; the top of the examples' dependency chain",
+    capabilities: &["welcome"],
+    requires: &["greeter >=1.0.0"],
+};
+
 /// One built variant of a plugin and where it goes.
 pub(crate) struct Variant {
     pub(crate) plugin: &'static Plugin,
@@ -140,6 +150,7 @@ const BUILDS: &[Build] = &[
         variants: &[
             variant(&GREETER, "1.0.0", "", false),
             variant(&KV_STORE, "1.4.1", "", false),
+            variant(&FRONT_DESK, "1.0.0", "", true),
         ],
     },
     Build {

@@ -20,6 +20,8 @@ pub mod methods {
     pub const GET: &str = "get";
     /// kv-store: write a key.
     pub const SET: &str = "set";
+    /// front-desk: welcome a visitor.
+    pub const WELCOME: &str = "welcome";
 }
 
 /// greeter's `greet` request.
@@ -52,4 +54,18 @@ pub struct SetRequest {
     pub key: String,
     /// The new value.
     pub value: String,
+}
+
+/// front-desk's `welcome` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WelcomeRequest {
+    /// Who to welcome.
+    pub name: String,
+}
+
+/// front-desk's `welcome` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WelcomeReply {
+    /// The welcome.
+    pub text: String,
 }

@@ -157,6 +157,7 @@ fn every_laid_out_plugin_loads_and_matches_its_manifest() {
     // The tree, exactly.
     let expected_main = ["greeter-1.0.0", "greeter-2.0.0", "kv-store-1.4.1"];
     let expected_extra = [
+        "front-desk-1.0.0",
         "greeter-3.0.0-panics-in-init",
         "greeter-3.0.0-unhealthy",
         "kv-store-2.0.0",
