@@ -101,6 +101,12 @@ async fn check(loader: &Loader, variant: &Variant, transport: &str, dir: &Path) 
             "{}",
             dir.display()
         );
+    } else if plugin.name == "front-desk" {
+        let reply = instance
+            .call_json("welcome", &json!({"name": "Ada"}))
+            .await
+            .expect("welcome");
+        assert_eq!(reply, json!({"text": "welcome, Ada"}));
     } else {
         let set = instance
             .call_json("set", &json!({"key": "k", "value": "v"}))
