@@ -10,6 +10,7 @@
 
 mod discover;
 mod lines;
+mod logs;
 mod manifest;
 mod resolve;
 mod run;

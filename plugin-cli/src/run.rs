@@ -25,8 +25,10 @@
 //!   calls go to the new version), `plugin_rolled_back`,
 //!   `plugin_update_refused`; each with `plugin` and `version` (`null` where
 //!   unknown) and `old_version`, `path`, `error`/`reason` where they apply.
-//!   Messages of the command itself are `{"event": "log", "level": ..,
-//!   "message": ..}`.
+//!   Log lines, the command's own and those of the host and the plugins
+//!   (`tracing` events, at `info` and above unless `PLUGKIT_LOG` says
+//!   otherwise), are `{"event": "log", "stream": "host" | "plugin",
+//!   "level": .., "message": .., ..}` (see `logs.rs`).
 //! - Native copies and kept versions live in a cache directory (`--cache
 //!   DIR`, default a fresh directory under the system's temporary
 //!   directory, removed at exit).
@@ -65,6 +67,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    crate::logs::install(args.json);
     args.scan.check_dirs()?;
     let temporary = match &args.cache {
         Some(_) => None,

@@ -174,6 +174,18 @@ fn json_events_are_one_object_per_line_in_the_schema() {
             "{expected:?} missing from {names:?}"
         );
     }
+    // Log lines are objects of the schema too: here the plugin's own (the
+    // greeter logs at init through the SDK's logger, which a process
+    // plugin writes to its stderr; plugkit's own lines are at `warn` and
+    // above by default, and there are none).
+    let logs: Vec<&Value> = events.iter().filter(|e| e["event"] == "log").collect();
+    assert!(
+        logs.iter().any(|e| e["stream"] == "plugin"
+            && e["plugin"] == "greeter"
+            && e["level"] == "info"
+            && e["message"] == "greeter ready"),
+        "{logs:#?}"
+    );
     let invalid = events
         .iter()
         .find(|e| e["event"] == "manifest_invalid")
