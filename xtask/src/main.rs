@@ -8,19 +8,21 @@
 //!   out by `example-plugins`, then `cargo test --workspace` (tests that
 //!   need built plugins or the npm `semver` package build or install them
 //!   themselves).
-//! - `cargo xtask demo`: the main job, watched live: a host discovering,
-//!   resolving, hot-swapping, rolling back and restarting the example
-//!   plugins while callers call, every step checked (`xtask/src/demo.rs`).
+//! - `cargo xtask demo`: the main job; shows what plugkit does today.
 //! - `cargo xtask example-plugins --out DIR [--release]`: builds every
 //!   variant of the example plugins and lays them out as ready-to-load
 //!   plugin directories (the layout: `xtask/src/examples.rs`).
 //! - `cargo xtask bench`: runs every criterion benchmark and prints one table
 //!   of figures beside their baselines.
-//! - `cargo xtask tidy`: mechanical rules (crate graph, `//!` headers, docs lints).
+//! - `cargo xtask tidy`: mechanical rules (crate graph, `//!` headers, docs lints,
+//!   `docs/manifest.md` up to date).
+//! - `cargo xtask manifest-docs`: writes `docs/manifest.md`, the manifest
+//!   reference, from the manifest's JSON Schema (`xtask/src/manifest_docs.rs`).
 
 mod bench;
 mod demo;
 mod examples;
+mod manifest_docs;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -28,18 +30,21 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins>
+const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins|manifest-docs>
 
   test    everything a fresh clone needs, then cargo test --workspace
-  demo    the main job, live: a host loads, hot-swaps, rolls back and restarts
-          the example plugins while 8 callers call; every step checked
+  demo    the main job: what plugkit does, on the bundled example manifests
   bench   run the criterion benchmarks; print each figure beside its baseline
-  tidy    check the crate graph, //! headers and crate docs
+  tidy    check the crate graph, //! headers, crate docs and that
+          docs/manifest.md is current
   example-plugins --out DIR [--release]
           build the example plugins (every version and variant) and lay them
           out as plugin directories: DIR/native/, DIR/process/ (greeter 1.0.0
           and 2.0.0, kv-store 1.4.1) and DIR/native-extra/, DIR/process-extra/
-          (kv-store 2.0.0, greeter 3.0.0 that panics in init or is unhealthy)";
+          (kv-store 2.0.0, greeter 3.0.0 that panics in init or is unhealthy)
+  manifest-docs
+          write docs/manifest.md, the manifest reference, from
+          plugin-manifest/schema/plugin-manifest.schema.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +54,7 @@ fn main() -> Result<()> {
         Some("demo") => demo::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("example-plugins") => examples::command(&root, &args[1..]),
+        Some("manifest-docs") => manifest_docs::command(&root, &args[1..]),
         Some("tidy") => {
             tidy::check(&root)?;
             println!("tidy: ok");

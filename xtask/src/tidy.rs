@@ -16,6 +16,8 @@
 //!   fixed or deleted, not hidden.
 //! - Every `.rs` file starts with a `//!` doc comment.
 //! - Every library crate of the workspace denies `missing_docs`.
+//! - `docs/manifest.md` is what `cargo xtask manifest-docs` generates from
+//!   the manifest's JSON Schema now ([`crate::manifest_docs`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,6 +102,7 @@ pub(crate) fn check(root: &Path) -> Result<()> {
     let mut problems = graph_problems(&metadata);
     check_sdk_closure(root, &mut problems)?;
     check_sources(root, &mut problems)?;
+    crate::manifest_docs::check(root, &mut problems)?;
     if problems.is_empty() {
         return Ok(());
     }
