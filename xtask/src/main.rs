@@ -8,7 +8,9 @@
 //!   out by `example-plugins`, then `cargo test --workspace` (tests that
 //!   need built plugins or the npm `semver` package build or install them
 //!   themselves).
-//! - `cargo xtask demo`: the main job; shows what plugkit does today.
+//! - `cargo xtask demo`: the main job, watched live: a host discovering,
+//!   resolving, hot-swapping, rolling back and restarting the example
+//!   plugins while callers call, every step checked (`xtask/src/demo.rs`).
 //! - `cargo xtask example-plugins --out DIR [--release]`: builds every
 //!   variant of the example plugins and lays them out as ready-to-load
 //!   plugin directories (the layout: `xtask/src/examples.rs`).
@@ -33,7 +35,8 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins|manifest-docs>
 
   test    everything a fresh clone needs, then cargo test --workspace
-  demo    the main job: what plugkit does, on the bundled example manifests
+  demo    the main job, live: a host loads, hot-swaps, rolls back and restarts
+          the example plugins while 8 callers call; every step checked
   bench   run the criterion benchmarks; print each figure beside its baseline
   tidy    check the crate graph, //! headers, crate docs and that
           docs/manifest.md is current
