@@ -1,16 +1,29 @@
 //! What plugkit's tests and benchmarks share (a dev-dependency only): the
 //! example plugins laid out once per process ([`example_plugins`]), a way
-//! to run a future that never waits ([`now`]), and the extra figures.
+//! to run a future that never waits ([`now`]), the extra figures
+//! ([`Figure`]) and whether this is a full run ([`full`]).
 //!
 //! Criterion reports a time per iteration; `cargo xtask bench` prints those
 //! beside their baselines. Figures that are not a time per iteration
 //! (percentiles, memory growth, event counts, calls per second) are written
 //! here, one JSON object per line, to `target/plugkit-bench/figures.jsonl`,
-//! and xtask prints them in a second table.
+//! and xtask prints them in the same table, in the group they name:
 //!
 //! ```no_run
-//! bench_support::write_figure("example: p99", 1.5, "ms", Some(1.0), "baseline: the floor");
+//! use bench_support::Figure;
+//!
+//! Figure::new("process-free", "round trip p99", 41.0, "µs")
+//!     .baseline("pipe echo with cat", 30.0)
+//!     .note("5,000 single round trips")
+//!     .write();
 //! ```
+//!
+//! The older [`write_figure`] still works; it derives the group and name
+//! from its one `figure` string.
+//!
+//! `cargo xtask bench` runs short by default and long with `--full`; it
+//! tells the benches which through `$PLUGKIT_BENCH_FULL` ([`full`],
+//! [`count`]), for the loops of their own that criterion does not time.
 #![deny(missing_docs)]
 
 use std::io::Write;
@@ -29,22 +42,190 @@ pub fn figures_file() -> PathBuf {
         })
 }
 
-/// Appends one figure: its name, value and unit, the baseline measured in
-/// the same run (same unit) if any, and a note saying what the baseline is.
-pub fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>, note: &str) {
-    let path = figures_file();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+/// The variable `cargo xtask bench` sets to `1` under `--full` (and to `0`
+/// otherwise).
+pub const FULL_VAR: &str = "PLUGKIT_BENCH_FULL";
+
+/// Whether this is a full benchmark run (`cargo xtask bench --full`, or
+/// `$PLUGKIT_BENCH_FULL` set to anything but `0` or nothing): benches with
+/// loops of their own (swaps, samples for percentiles) run them long then,
+/// and short, for CI, otherwise (`cargo bench` alone is short too).
+pub fn full() -> bool {
+    is_full(std::env::var_os(FULL_VAR).as_deref())
+}
+
+fn is_full(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+/// How many times a bench runs a loop of its own: `$var` when it is set to
+/// a positive number, else `full` in a [`full`] run, else `short`.
+///
+/// ```no_run
+/// let swaps = bench_support::count("PLUGKIT_BENCH_SWAPS", 30, 100);
+/// ```
+pub fn count(var: &str, short: usize, full: usize) -> usize {
+    choose_count(
+        std::env::var(var).ok().as_deref(),
+        self::full(),
+        short,
+        full,
+    )
+}
+
+fn choose_count(set: Option<&str>, is_full: bool, short: usize, full: usize) -> usize {
+    set.and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(if is_full { full } else { short })
+}
+
+/// One figure that is not a time per iteration, for `cargo xtask bench`'s
+/// table: built with [`Figure::new`] and the optional parts, then
+/// [`written`](Figure::write).
+///
+/// `group` and `name` place it in the table: a group is one comparison,
+/// like a criterion group (and may be one: `host-call` holds both the
+/// criterion functions and the calls/s figures). The baseline is a figure
+/// in the same unit measured in the same run, and its name says what it
+/// is; the table shows the ratio `value / baseline`. The aim is shown as
+/// given when xtask's own table of aims (`xtask/src/bench/aims.rs`, which
+/// also checks them) has none for this figure. The note is printed under
+/// the terminal table, not in the summary files.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Figure {
+    group: String,
+    name: String,
+    value: f64,
+    unit: String,
+    baseline: Option<(String, f64)>,
+    aim: Option<String>,
+    note: Option<String>,
+}
+
+impl Figure {
+    /// A figure of `group` named `name`: `value` in `unit` (`"ms"`, `"µs"`,
+    /// `"KiB"`, `"calls/s"`, ...), without baseline, aim or note.
+    pub fn new(
+        group: impl Into<String>,
+        name: impl Into<String>,
+        value: f64,
+        unit: impl Into<String>,
+    ) -> Figure {
+        Figure {
+            group: group.into(),
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            baseline: None,
+            aim: None,
+            note: None,
+        }
     }
-    let line = serde_json::json!({"figure": figure, "value": value, "unit": unit, "baseline": baseline, "note": note});
-    let written = std::fs::OpenOptions::new()
+
+    /// The baseline measured in the same run, in the figure's unit, and
+    /// what it is (`"pipe echo with cat"`).
+    pub fn baseline(mut self, name: impl Into<String>, value: f64) -> Figure {
+        self.baseline = Some((name.into(), value));
+        self
+    }
+
+    /// The aim, as the table shows it (`"≤ 1.5x baseline"`, `"< 100 ms"`).
+    pub fn aim(mut self, aim: impl Into<String>) -> Figure {
+        self.aim = Some(aim.into());
+        self
+    }
+
+    /// What else a reader needs to know (sample count, machine, ...).
+    pub fn note(mut self, note: impl Into<String>) -> Figure {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// The JSON object [`write`](Figure::write) appends as one line:
+    /// `group`, `name`, `value`, `unit`, `baseline`, `baseline_name`,
+    /// `aim` and `note`, the last four `null` when not given.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (baseline_name, baseline) = match &self.baseline {
+            Some((name, value)) => (Some(name.as_str()), Some(*value)),
+            None => (None, None),
+        };
+        serde_json::json!({
+            "group": self.group,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": baseline,
+            "baseline_name": baseline_name,
+            "aim": self.aim,
+            "note": self.note,
+        })
+    }
+
+    /// Appends the figure to [`figures_file`] (a failure is reported on
+    /// stderr: a missing figure must not stop the benchmarks).
+    pub fn write(&self) {
+        let path = figures_file();
+        if let Err(error) = append_line(&path, &self.to_json().to_string()) {
+            eprintln!("cannot write figure to {}: {error}", path.display());
+        }
+    }
+
+    /// What [`write_figure`] writes (its docs say how).
+    fn from_legacy(
+        figure: &str,
+        value: f64,
+        unit: &str,
+        baseline: Option<f64>,
+        note: &str,
+    ) -> Figure {
+        let (group, name) = figure.split_once(": ").unwrap_or(("extra", figure));
+        let mut out = Figure::new(group.trim(), name.trim(), value, unit);
+        if let Some(baseline) = baseline {
+            out = out.baseline(baseline_name_in(note).unwrap_or("baseline"), baseline);
+        }
+        if !note.trim().is_empty() {
+            out = out.note(note.trim());
+        }
+        out
+    }
+}
+
+/// The baseline a note names: the text after `baseline:` or `baseline =`
+/// up to the next `;`.
+fn baseline_name_in(note: &str) -> Option<&str> {
+    let start = ["baseline:", "baseline ="]
+        .iter()
+        .filter_map(|marker| note.find(marker).map(|at| at + marker.len()))
+        .min()?;
+    let rest = &note[start..];
+    let name = rest.split(';').next().unwrap_or(rest).trim();
+    (!name.is_empty()).then_some(name)
+}
+
+fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
-        .and_then(|mut file| writeln!(file, "{line}"));
-    if let Err(error) = written {
-        eprintln!("cannot write figure to {}: {error}", path.display());
-    }
+        .open(path)?;
+    writeln!(file, "{line}")
+}
+
+/// Appends one figure: its name, value and unit, the baseline measured in
+/// the same run (same unit) if any, and a note saying what the baseline is.
+///
+/// The older form of [`Figure`], kept for the benches that use it; new
+/// code builds a [`Figure`]. The group is the text of `figure` before its
+/// first `": "` and the name the text after it
+/// (`"process-free: round trip p99"`: group `process-free`, name
+/// `round trip p99`; without `": "`: group `extra`). The baseline's name is
+/// what `note` says after `baseline:` or `baseline =`, up to the next `;`
+/// (`baseline` when it names none); the note is kept whole.
+pub fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>, note: &str) {
+    Figure::from_legacy(figure, value, unit, baseline, note).write();
 }
 
 /// `DIR` of `cargo xtask example-plugins --out DIR` (with `--release` when
@@ -120,5 +301,96 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(entry.path(), &target).expect("copy a file");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_figure_is_one_json_line_with_every_field() {
+        let figure = Figure::new("process-free", "round trip p99", 41.5, "µs")
+            .baseline("pipe echo with cat", 30.0)
+            .aim("≤ 2x baseline")
+            .note("5,000 round trips");
+        assert_eq!(
+            figure.to_json(),
+            serde_json::json!({
+                "group": "process-free",
+                "name": "round trip p99",
+                "value": 41.5,
+                "unit": "µs",
+                "baseline": 30.0,
+                "baseline_name": "pipe echo with cat",
+                "aim": "≤ 2x baseline",
+                "note": "5,000 round trips",
+            })
+        );
+        let bare = Figure::new("g", "n", 1.0, "ms").to_json();
+        for absent in ["baseline", "baseline_name", "aim", "note"] {
+            assert!(bare[absent].is_null(), "{absent}: {bare}");
+        }
+    }
+
+    #[test]
+    fn write_figure_derives_group_name_and_baseline_name() {
+        assert_eq!(
+            Figure::from_legacy(
+                "host-call: calls/s, 8 threads",
+                1e6,
+                "calls/s",
+                Some(2e6),
+                "DynamicLoader::call; baseline: 8 threads calling the Instance; 2 CPUs",
+            ),
+            Figure::new("host-call", "calls/s, 8 threads", 1e6, "calls/s")
+                .baseline("8 threads calling the Instance", 2e6)
+                .note("DynamicLoader::call; baseline: 8 threads calling the Instance; 2 CPUs")
+        );
+        assert_eq!(
+            Figure::from_legacy(
+                "native-reload-rss: RSS growth per load",
+                5.0,
+                "KiB",
+                Some(700.0),
+                "100 loads: +0.5 MiB in 300 ms; baseline = size of the library file",
+            ),
+            Figure::new("native-reload-rss", "RSS growth per load", 5.0, "KiB")
+                .baseline("size of the library file", 700.0)
+                .note("100 loads: +0.5 MiB in 300 ms; baseline = size of the library file")
+        );
+        assert_eq!(
+            Figure::from_legacy("no colon here", 1.0, "events", Some(2.0), ""),
+            Figure::new("extra", "no colon here", 1.0, "events").baseline("baseline", 2.0)
+        );
+        assert_eq!(
+            Figure::from_legacy("g: n", 1.0, "ms", None, "baseline: unused"),
+            Figure::new("g", "n", 1.0, "ms").note("baseline: unused")
+        );
+    }
+
+    #[test]
+    fn figures_are_appended_one_per_line() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("nested").join("figures.jsonl");
+        append_line(&path, "{\"a\":1}").expect("append");
+        append_line(&path, "{\"b\":2}").expect("append");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+    }
+
+    #[test]
+    fn full_runs_and_counts() {
+        assert!(!is_full(None));
+        assert!(!is_full(Some("".as_ref())));
+        assert!(!is_full(Some("0".as_ref())));
+        assert!(is_full(Some("1".as_ref())));
+        assert_eq!(choose_count(None, false, 30, 100), 30);
+        assert_eq!(choose_count(None, true, 30, 100), 100);
+        assert_eq!(choose_count(Some("7"), true, 30, 100), 7);
+        assert_eq!(choose_count(Some("0"), false, 30, 100), 30);
+        assert_eq!(choose_count(Some("many"), true, 30, 100), 100);
     }
 }
