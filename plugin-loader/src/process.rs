@@ -1170,13 +1170,18 @@ impl ProcessPlugin {
         method: &str,
         deadline: tokio::time::Instant,
         timeout: Duration,
+        dead: Option<&Arc<Connection>>,
     ) -> Result<Arc<Connection>, CallError> {
         let mut link = self.shared.link.subscribe();
         loop {
             match &*link.borrow_and_update() {
-                Link::Up(connection) => return Ok(Arc::clone(connection)),
+                Link::Up(connection) if !dead.is_some_and(|dead| Arc::ptr_eq(dead, connection)) => {
+                    return Ok(Arc::clone(connection));
+                }
                 Link::Down => return Err(self.shared.life.refusal(method)),
-                Link::Restarting => {}
+                // Restarting, or still the connection found dead (the
+                // supervisor has not noticed yet): wait for the next.
+                Link::Up(_) | Link::Restarting => {}
             }
             match tokio::time::timeout_at(deadline, link.changed()).await {
                 Ok(Ok(())) => {}
@@ -1228,15 +1233,24 @@ impl ProcessPlugin {
         message: impl FnOnce(u64) -> ToPlugin,
     ) -> Result<Reply, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let connection = self.connection(method, deadline, timeout).await?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply = connection
-            .register(id)
-            .map_err(|closed| self.closed_error(method, Some(closed)))?;
-        if !connection.send(&message(id)) {
-            connection.forget(id);
-            return Err(self.closed_error(method, connection.closed()));
-        }
+        let frame = message(id);
+        // A request that cannot be registered or written on a connection
+        // that died under it never reached the child: it waits for the
+        // restarted child and goes there (within its deadline), like a
+        // request made during the restart.
+        let mut dead = None;
+        let (connection, reply) = loop {
+            let connection = self
+                .connection(method, deadline, timeout, dead.as_ref())
+                .await?;
+            match connection.register(id) {
+                Ok(reply) if connection.send(&frame) => break (connection, reply),
+                Ok(_) => connection.forget(id),
+                Err(_) => {}
+            }
+            dead = Some(connection);
+        };
         match tokio::time::timeout_at(deadline, reply).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(self.closed_error(method, connection.closed())),

@@ -600,6 +600,47 @@ async fn a_shutdown_during_the_restart_backoff_ends_stopped_with_no_child() {
     );
 }
 
+/// Calls made as the child dies: each is answered (by the restarted child,
+/// if it never reached the dead one) or fails as `Crashed`; none is refused
+/// as if the instance were stopping. (A request whose frame could not be
+/// written to the dead child's connection, before the supervisor noticed
+/// the death, used to fail with `Stopped { state: "running" }`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_as_the_child_dies_are_answered_or_crashed_never_refused() {
+    let staged = fixture("fixture-process", "");
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, quick()).await;
+    let mut events = plugin.events();
+    // Four rounds: within the default restart budget of five.
+    for round in 0..4 {
+        kill_9(pid(&plugin));
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let plugin = plugin.clone();
+                tokio::spawn(async move { plugin.call("echo", b"x").await })
+            })
+            .collect();
+        for call in calls {
+            match call.await.expect("call task") {
+                Ok(reply) => assert_eq!(reply, b"x"),
+                Err(CallError::Crashed { .. }) => {}
+                Err(other) => panic!("round {round}: {other}"),
+            }
+        }
+        loop {
+            if matches!(
+                next_event(&mut events).await,
+                InstanceEventKind::Restarted { .. }
+            ) {
+                break;
+            }
+        }
+    }
+    plugin.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test]
 async fn a_shutdown_during_the_restart_handshake_ends_stopped_with_no_child() {
     // Serves the first time, hangs in the handshake of every restart.
