@@ -37,6 +37,10 @@ const EVENT_CAPACITY: usize = 1024;
 /// again to its replacement before the host gives up.
 const MAX_CALL_ATTEMPTS: usize = 8;
 
+/// The most resolve-and-apply rounds of one change (each leaves out the
+/// versions that failed in the one before).
+const MAX_ROUNDS: usize = 8;
+
 /// The longest a batch of discovery events is gathered, however many come
 /// (each extends [`HostConfig::batch_window`]).
 const MAX_BATCH: Duration = Duration::from_secs(1);
@@ -311,10 +315,13 @@ impl DynamicLoader {
                 };
                 let Some(inner) = host.upgrade() else { return };
                 let mut changed = BTreeSet::new();
+                // The watch retells what the first scan found; those
+                // events were announced already and change nothing (so a
+                // version that failed at start is not tried again).
                 let forward = |event: plugin_discovery::DiscoveryEvent,
                                changed: &mut BTreeSet<PathBuf>| {
-                    changed.extend(changed_path(&event));
                     if !lock(&inner.announced).remove(&format!("{event:?}")) {
+                        changed.extend(changed_path(&event));
                         inner.events.send(HostEvent::Discovery(Box::new(event)));
                     }
                 };
@@ -578,13 +585,39 @@ impl DynamicLoader {
         self.reconcile_with_grace(state, None).await
     }
 
-    /// Resolves what discovery sees (plus what runs, pins and wants) and
-    /// applies the difference to what runs.
+    /// Resolves and applies until no version fails any more: a version that
+    /// fails to load or swap in is left out of the next round, so the
+    /// resolver falls back to the best version left (greeter 1.0.0 loads
+    /// when 3.0.0 beside it fails its health check) and the resolution kept
+    /// for the queries is the one that runs. Each round leaves out at least
+    /// one more version; [`MAX_ROUNDS`] bounds them anyway.
     async fn reconcile_with_grace(
         &self,
         state: &mut State,
         grace: Option<Duration>,
     ) -> StartReport {
+        let mut report = StartReport::default();
+        for _ in 0..MAX_ROUNDS {
+            let bad = state.bad.len();
+            let round = self.reconcile_once(state, grace).await;
+            report.loaded.extend(round.loaded);
+            report.failed.extend(round.failed);
+            if state.bad.len() == bad {
+                break;
+            }
+        }
+        // A plugin that loaded in a later round did not fail.
+        report
+            .failed
+            .retain(|(name, _)| !report.loaded.iter().any(|(loaded, _)| loaded == name));
+        let mut seen = BTreeSet::new();
+        report.failed.retain(|(name, _)| seen.insert(name.clone()));
+        report
+    }
+
+    /// One round: resolves what discovery sees (plus what runs, pins and
+    /// wants) and applies the difference to what runs.
+    async fn reconcile_once(&self, state: &mut State, grace: Option<Duration>) -> StartReport {
         let discovery = Arc::clone(&lock(&self.inner.snapshot).discovery);
         let (registry, sources) = self.candidates(state, &discovery);
         let mut names: BTreeSet<String> = sources.keys().map(|(name, _)| name.clone()).collect();

@@ -667,6 +667,62 @@ async fn welcome(host: &plugin_host::DynamicLoader) -> String {
         .to_string()
 }
 
+/// A bad version beside a good one at start: greeter 3.0.0 (unhealthy) is
+/// tried first and fails, and the host falls back to 1.0.0 in the same
+/// start instead of leaving the greeter down; front-desk, which requires
+/// it, loads after it. The failed version is not tried again when the
+/// watch starts (it retells what the first scan found), only when its
+/// files change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_version_at_start_falls_back_to_the_best_one_left() {
+    let plugins = Plugins::with(&[
+        "native/kv-store-1.4.1",
+        "native/greeter-1.0.0",
+        "native-extra/greeter-3.0.0-unhealthy",
+        "native-extra/front-desk-1.0.0",
+    ]);
+    let host = plugins.host(config());
+    let mut events = host.subscribe();
+    let report = host.start().await.expect("starts");
+    assert!(report.failed.is_empty(), "{report:?}");
+    let loaded: BTreeMap<&str, &Version> = report
+        .loaded
+        .iter()
+        .map(|(name, version)| (name.as_str(), version))
+        .collect();
+    assert_eq!(loaded.get("greeter"), Some(&&v("1.0.0")), "{report:?}");
+    assert_eq!(loaded.get("front-desk"), Some(&&v("1.0.0")), "{report:?}");
+    assert_eq!(greet(&host, "Ada").await.0, v("1.0.0"));
+    assert_eq!(
+        host.calculate_load_order(),
+        ["kv-store", "greeter", "front-desk"]
+    );
+    let seen = events_until(&mut events, "greeter 1.0.0 loaded", |e| {
+        matches!(e, HotLoadEvent::Loaded { plugin, version } if plugin == "greeter" && *version == v("1.0.0"))
+    })
+    .await;
+    assert!(
+        hot_load(&seen).iter().any(|e| matches!(e,
+            HotLoadEvent::LoadFailed { plugin, version, error }
+                if plugin == "greeter" && *version == v("3.0.0") && error.contains("health"))),
+        "{seen:?}"
+    );
+    // With the watch on, a later change goes through without trying 3.0.0
+    // again.
+    host.enable_auto_loading().expect("watches");
+    plugins.add("native/greeter-2.0.0");
+    let seen = events_until(&mut events, "greeter updated to 2.0.0", |e| {
+        matches!(e, HotLoadEvent::Updated { plugin, new_version, .. } if plugin == "greeter" && *new_version == v("2.0.0"))
+    })
+    .await;
+    let retried: Vec<_> = hot_load(&seen)
+        .into_iter()
+        .filter(|e| matches!(e, HotLoadEvent::Loading { version, .. } if *version == v("3.0.0")))
+        .collect();
+    assert!(retried.is_empty(), "{retried:?}");
+    host.shutdown().await;
+}
+
 /// A plugin directory deleted and restored: the greeter's (`Unloaded`,
 /// calls refused as unloaded; back: `Loaded`, it answers), then its
 /// dependency's (the greeter is unloaded before kv-store, both come back
