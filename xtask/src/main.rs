@@ -14,8 +14,9 @@
 //! - `cargo xtask example-plugins --out DIR [--release]`: builds every
 //!   variant of the example plugins and lays them out as ready-to-load
 //!   plugin directories (the layout: `xtask/src/examples.rs`).
-//! - `cargo xtask bench`: runs every criterion benchmark and prints one table
-//!   of figures beside their baselines.
+//! - `cargo xtask bench [--full]`: runs every benchmark (short by default)
+//!   and prints one table of figures, baselines, ratios and aims, also
+//!   written to `target/plugkit-bench/summary.{json,md}`.
 //! - `cargo xtask tidy`: mechanical rules (crate graph, `//!` headers, docs lints,
 //!   `docs/manifest.md` up to date).
 //! - `cargo xtask manifest-docs`: writes `docs/manifest.md`, the manifest
@@ -37,7 +38,10 @@ const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins|ma
   test    everything a fresh clone needs, then cargo test --workspace
   demo    the main job, live: a host loads, hot-swaps, rolls back and restarts
           the example plugins while 8 callers call; every step checked
-  bench   run the criterion benchmarks; print each figure beside its baseline
+  bench   [--full] [-p PKG] [-- FILTER]
+          run the benchmarks (short; --full for the long run); one table of
+          figures, baselines, ratios and aims, also in
+          target/plugkit-bench/summary.{json,md}
   tidy    check the crate graph, //! headers, crate docs and that
           docs/manifest.md is current
   example-plugins --out DIR [--release]
