@@ -23,7 +23,9 @@
 //!   hot-load `plugin_loading`, `plugin_loaded`, `plugin_load_failed`,
 //!   `plugin_unloading`, `plugin_unloaded`, `plugin_updated` (sent once new
 //!   calls go to the new version), `plugin_rolled_back`,
-//!   `plugin_update_refused`; each with `plugin` and `version` (`null` where
+//!   `plugin_update_refused`, and for a running process plugin
+//!   `plugin_crashed`, `plugin_restarted` (with `attempt`) and
+//!   `plugin_failed`; each with `plugin` and `version` (`null` where
 //!   unknown) and `old_version`, `path`, `error`/`reason` where they apply.
 //!   Log lines, the command's own and those of the host and the plugins
 //!   (`tracing` events, at `info` and above unless `PLUGKIT_LOG` says

@@ -50,7 +50,7 @@ pub enum HostError {
 pub enum HostCallError {
     /// No version of the plugin takes calls: it is not loaded, failed, or
     /// is being removed.
-    #[error("plugin {plugin} is {state}{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    #[error("{}", unavailable(plugin, state, reason.as_deref()))]
     Unavailable {
         /// The plugin.
         plugin: String,
@@ -63,4 +63,47 @@ pub enum HostCallError {
     /// or its process crashed).
     #[error(transparent)]
     Call(#[from] CallError),
+}
+
+/// "plugin greeter is not loaded", "plugin greeter failed: why" (a reason
+/// that names the plugin again is not made to say it twice).
+fn unavailable(plugin: &str, state: &str, reason: Option<&str>) -> String {
+    let mut text = match state {
+        "failed" => format!("plugin {plugin} failed"),
+        state => format!("plugin {plugin} is {state}"),
+    };
+    if let Some(reason) = reason {
+        let reason = reason
+            .strip_prefix(&format!("plugin {plugin}: "))
+            .unwrap_or(reason);
+        text.push_str(": ");
+        text.push_str(reason);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_plugins_are_named_once_in_plain_words() {
+        let error = |state, reason: Option<&str>| HostCallError::Unavailable {
+            plugin: "greeter".into(),
+            state,
+            reason: reason.map(String::from),
+        };
+        assert_eq!(
+            error("not loaded", None).to_string(),
+            "plugin greeter is not loaded"
+        );
+        assert_eq!(
+            error("failed", Some("plugin greeter: init failed: boom")).to_string(),
+            "plugin greeter failed: init failed: boom"
+        );
+        assert_eq!(
+            error("being unloaded", Some("its directory is gone")).to_string(),
+            "plugin greeter is being unloaded: its directory is gone"
+        );
+    }
 }

@@ -70,6 +70,35 @@ pub enum HotLoadEvent {
         /// Why.
         reason: String,
     },
+    /// The serving version's process ended unasked; its calls in flight
+    /// failed, and it is being restarted (calls made meanwhile wait).
+    Crashed {
+        /// The plugin.
+        plugin: String,
+        /// Its version.
+        version: Version,
+        /// How it ended, and how many calls were in flight.
+        error: String,
+    },
+    /// The serving version runs again after a crash.
+    Restarted {
+        /// The plugin.
+        plugin: String,
+        /// Its version.
+        version: Version,
+        /// Which consecutive restart (from 1).
+        attempt: u32,
+    },
+    /// The serving version failed for good (a panic, or restarts that kept
+    /// failing); calls to the plugin are refused.
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// Its version.
+        version: Version,
+        /// Why.
+        error: String,
+    },
     /// A change was refused (by the version policy, or because the
     /// dependencies would break); `version` keeps serving.
     UpdateRefused {
@@ -96,6 +125,9 @@ impl HotLoadEvent {
             HotLoadEvent::Updated { .. } => "plugin_updated",
             HotLoadEvent::RolledBack { .. } => "plugin_rolled_back",
             HotLoadEvent::UpdateRefused { .. } => "plugin_update_refused",
+            HotLoadEvent::Crashed { .. } => "plugin_crashed",
+            HotLoadEvent::Restarted { .. } => "plugin_restarted",
+            HotLoadEvent::Failed { .. } => "plugin_failed",
         }
     }
 
@@ -109,14 +141,17 @@ impl HotLoadEvent {
             | HotLoadEvent::Unloaded { plugin, .. }
             | HotLoadEvent::Updated { plugin, .. }
             | HotLoadEvent::RolledBack { plugin, .. }
-            | HotLoadEvent::UpdateRefused { plugin, .. } => plugin,
+            | HotLoadEvent::UpdateRefused { plugin, .. }
+            | HotLoadEvent::Crashed { plugin, .. }
+            | HotLoadEvent::Restarted { plugin, .. }
+            | HotLoadEvent::Failed { plugin, .. } => plugin,
         }
     }
 
     /// The event as one JSON object of the `plugkit run --json` schema:
     /// `event`, `stream` (`"hot_load"`), `plugin`, `version`, and
-    /// `old_version`, `failed_version`, `candidate`, `error` or `reason`
-    /// where they apply.
+    /// `old_version`, `failed_version`, `candidate`, `error`, `reason` or
+    /// `attempt` where they apply.
     pub fn to_json(&self) -> Value {
         let text = |v: &Version| Value::String(v.to_string());
         let optional = |v: &Option<Version>| v.as_ref().map_or(Value::Null, text);
@@ -130,9 +165,14 @@ impl HotLoadEvent {
             | HotLoadEvent::Loaded { version, .. }
             | HotLoadEvent::Unloading { version, .. }
             | HotLoadEvent::Unloaded { version, .. } => json!({"version": text(version)}),
-            HotLoadEvent::LoadFailed { version, error, .. } => {
+            HotLoadEvent::LoadFailed { version, error, .. }
+            | HotLoadEvent::Crashed { version, error, .. }
+            | HotLoadEvent::Failed { version, error, .. } => {
                 json!({"version": text(version), "error": error})
             }
+            HotLoadEvent::Restarted {
+                version, attempt, ..
+            } => json!({"version": text(version), "attempt": attempt}),
             HotLoadEvent::Updated {
                 old_version,
                 new_version,
@@ -213,6 +253,21 @@ impl fmt::Display for HotLoadEvent {
                 }
                 Ok(())
             }
+            HotLoadEvent::Crashed {
+                plugin,
+                version,
+                error,
+            } => write!(f, "{plugin} {version} crashed: {error}; restarting"),
+            HotLoadEvent::Restarted {
+                plugin,
+                version,
+                attempt,
+            } => write!(f, "{plugin} {version} restarted (attempt {attempt})"),
+            HotLoadEvent::Failed {
+                plugin,
+                version,
+                error,
+            } => write!(f, "{plugin} {version} failed: {error}"),
         }
     }
 }
@@ -279,5 +334,32 @@ mod tests {
             refused.to_string(),
             "update of greeter to 1.0.0 refused: downgrades are not allowed (2.0.0 keeps serving)"
         );
+        let crashed = HotLoadEvent::Crashed {
+            plugin: "greeter".into(),
+            version: v("1.0.0"),
+            error: "killed by signal 9 (2 calls in flight failed)".into(),
+        };
+        assert_eq!(
+            crashed.to_json(),
+            json!({"event": "plugin_crashed", "stream": "hot_load", "plugin": "greeter",
+                   "version": "1.0.0", "error": "killed by signal 9 (2 calls in flight failed)"})
+        );
+        let restarted = HotLoadEvent::Restarted {
+            plugin: "greeter".into(),
+            version: v("1.0.0"),
+            attempt: 1,
+        };
+        assert_eq!(
+            restarted.to_json(),
+            json!({"event": "plugin_restarted", "stream": "hot_load", "plugin": "greeter",
+                   "version": "1.0.0", "attempt": 1})
+        );
+        assert_eq!(restarted.to_string(), "greeter 1.0.0 restarted (attempt 1)");
+        let failed = HotLoadEvent::Failed {
+            plugin: "greeter".into(),
+            version: v("1.0.0"),
+            error: "panicked in greet".into(),
+        };
+        assert_eq!(failed.to_json()["event"], "plugin_failed");
     }
 }

@@ -573,6 +573,11 @@ impl DynamicLoader {
                     plugin,
                     version,
                     error,
+                }
+                | HotLoadEvent::Failed {
+                    plugin,
+                    version,
+                    error,
                 } => monitor.on_failed(plugin, version, error),
                 HotLoadEvent::Unloaded { plugin, version } => monitor.on_unloaded(plugin, version),
                 _ => {}
@@ -1309,11 +1314,25 @@ impl DynamicLoader {
                     InstanceEventKind::Restarting { .. } => {
                         host.update_record(&name, |r| r.state = PluginState::Restarting);
                     }
-                    InstanceEventKind::Restarted { .. } => {
+                    InstanceEventKind::Restarted { attempt } => {
                         host.update_record(&name, |r| r.state = PluginState::Running);
+                        host.emit(HotLoadEvent::Restarted {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            attempt,
+                        });
                     }
-                    InstanceEventKind::Crashed { cause, .. } => {
+                    InstanceEventKind::Crashed { cause, in_flight } => {
                         host.update_record(&name, |r| r.last_error = Some(cause.to_string()));
+                        let calls = match in_flight {
+                            1 => "1 call in flight failed".to_string(),
+                            n => format!("{n} calls in flight failed"),
+                        };
+                        host.emit(HotLoadEvent::Crashed {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            error: format!("{cause} ({calls})"),
+                        });
                     }
                     InstanceEventKind::Failed { cause } => {
                         let error = format!("the running instance failed: {cause}");
@@ -1321,9 +1340,12 @@ impl DynamicLoader {
                             r.state = PluginState::Failed;
                             r.last_error = Some(error.clone());
                         });
-                        if let Some(monitor) = host.monitor() {
-                            monitor.on_failed(&name, &version, &error);
-                        }
+                        // `emit` tells the monitor (`on_failed`).
+                        host.emit(HotLoadEvent::Failed {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            error,
+                        });
                     }
                     InstanceEventKind::Stopped { .. } => return,
                     _ => {}

@@ -723,6 +723,42 @@ async fn a_failing_version_at_start_falls_back_to_the_best_one_left() {
     host.shutdown().await;
 }
 
+/// A process plugin killed with SIGKILL: the host's own stream says so
+/// (`Crashed`, naming the cause, then `Restarted`), and the greeter answers
+/// again from the same version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_plugin_is_reported_crashed_then_restarted() {
+    let (_plugins, host) = greeter_v1("process").await;
+    let mut events = host.subscribe();
+    let pid = host
+        .instance("greeter")
+        .and_then(|i| i.as_process().and_then(|p| p.pid()))
+        .expect("the greeter's child");
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("SIGKILL");
+    let seen = events_until(
+        &mut events,
+        "greeter restarted",
+        |e| matches!(e, HotLoadEvent::Restarted { plugin, .. } if plugin == "greeter"),
+    )
+    .await;
+    let crashed: Vec<String> = hot_load(&seen)
+        .into_iter()
+        .filter(|e| matches!(e, HotLoadEvent::Crashed { .. }))
+        .map(|e| {
+            e.to_json()["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(crashed.len(), 1, "{seen:?}");
+    assert!(crashed[0].contains("signal 9"), "{crashed:?}");
+    assert_eq!(greet(&host, "Ada").await.0, v("1.0.0"));
+    assert_eq!(status(&host, "greeter").state, PluginState::Running);
+    host.shutdown().await;
+}
+
 /// A plugin directory deleted and restored: the greeter's (`Unloaded`,
 /// calls refused as unloaded; back: `Loaded`, it answers), then its
 /// dependency's (the greeter is unloaded before kv-store, both come back
