@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plugin_discovery::DiscoveryConfig;
-use plugin_host::{DynamicLoader, HostConfig, HostError, HotLoadConfig, LifecycleMonitor};
+use plugin_events::Subscription;
+use plugin_host::{
+    DynamicLoader, HostConfig, HostError, HostEvent, HotLoadConfig, LifecycleMonitor, StartReport,
+};
 use plugin_loader::{DefaultLimits, LoaderConfig};
 use plugin_resolver::Strategy;
 use plugin_version::VersionPolicy;
@@ -17,6 +20,7 @@ use plugin_version::VersionPolicy;
 #[derive(Debug, Clone)]
 pub struct Host {
     loader: DynamicLoader,
+    started: StartReport,
 }
 
 impl Host {
@@ -28,6 +32,11 @@ impl Host {
     /// The host underneath.
     pub fn loader(&self) -> &DynamicLoader {
         &self.loader
+    }
+
+    /// What the start loaded, and what it could not load with why.
+    pub fn start_report(&self) -> &StartReport {
+        &self.started
     }
 }
 
@@ -143,8 +152,17 @@ impl HostBuilder {
     /// Starts the host: discovers, resolves and loads in dependency order,
     /// then (unless [`without_auto_loading`](Self::without_auto_loading))
     /// follows the directories and hot-loads what changes. Needs a tokio
-    /// runtime.
+    /// runtime. What the start did is [`Host::start_report`]; to see its
+    /// events as well, use [`build_with_events`](Self::build_with_events).
     pub async fn build(self) -> Result<Host, HostError> {
+        self.build_with_events().await.map(|(host, _)| host)
+    }
+
+    /// [`build`](Self::build), with a subscription to the host's events
+    /// taken before anything was discovered: the first scan's discovery
+    /// events (invalid manifests included) and the first loads come first
+    /// in it.
+    pub async fn build_with_events(self) -> Result<(Host, Subscription<HostEvent>), HostError> {
         let discovery = match self.discovery {
             Some(config) => {
                 let mut directories = config.directories.clone();
@@ -161,10 +179,11 @@ impl HostBuilder {
         if let Some(monitor) = self.monitor {
             loader.set_monitor(monitor);
         }
-        loader.start().await?;
+        let events = loader.subscribe();
+        let started = loader.start().await?;
         if !self.manual {
             loader.enable_auto_loading()?;
         }
-        Ok(Host { loader })
+        Ok((Host { loader, started }, events))
     }
 }

@@ -77,6 +77,33 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! To watch a host from its very first scan, take its events with it:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use plugkit::discovery::DiscoveryEvent;
+//! use plugkit::host::HostEvent;
+//!
+//! let plugins = tempfile::tempdir()?;
+//! std::fs::create_dir(plugins.path().join("broken"))?;
+//! std::fs::write(plugins.path().join("broken/plugin-manifest.yaml"), "name: broken\n")?;
+//! let (host, mut events) = plugkit::Host::builder()
+//!     .from_directory(plugins.path())
+//!     .build_with_events()
+//!     .await?;
+//! // The first scan's events come first, the invalid manifest among them.
+//! let first = events.recv().await?;
+//! assert!(matches!(
+//!     first,
+//!     HostEvent::Discovery(event) if matches!(*event, DiscoveryEvent::ManifestInvalid { .. })
+//! ));
+//! assert!(host.start_report().loaded.is_empty());
+//! host.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod builder;
