@@ -224,14 +224,23 @@ fn a_swap_while_running_changes_the_answers_to_the_new_version() {
         &layout().join("native/greeter-2.0.0"),
         &dir.path().join("greeter-2.0.0"),
     );
-    // Wait for the hot-load plugin_updated event.
+    // Wait for the hot-load plugin_updated event. 1.0.0 -> 2.0.0 is a
+    // breaking change, which the default policy allows with a warning:
+    // a log line before it says so.
+    let mut warned = false;
     loop {
         let line = stderr
             .next()
             .expect("an event before the end")
             .expect("read");
         let event: Value = serde_json::from_str(&line).expect("JSON event");
+        if event["event"] == "log" && event["level"] == "warn" && event["plugin"] == "greeter" {
+            let message = event["message"].as_str().unwrap_or_default();
+            assert!(message.starts_with("greeter 1.0.0 -> 2.0.0: "), "{event}");
+            warned = true;
+        }
         if event["stream"] == "hot_load" && event["event"] == "plugin_updated" {
+            assert!(warned, "no warning before the breaking change");
             assert_eq!(
                 (event["old_version"].clone(), event["version"].clone()),
                 (json!("1.0.0"), json!("2.0.0"))

@@ -1093,6 +1093,17 @@ impl DynamicLoader {
             return self.load_step(state, name, source).await;
         };
         let (from, to) = (old.source.version().clone(), source.version().clone());
+        // The policy let the change through (the resolver applies it); a
+        // change it allows with a warning (a breaking change under
+        // `BreakingChange::Warn`, say) is said out loud.
+        if let Verdict::AllowedWithWarning(reason) =
+            self.inner
+                .config
+                .policy
+                .check(Some(&from), &to, state.wants.get(name))
+        {
+            tracing::warn!(plugin = %name, from = %from, to = %to, "{name} {from} -> {to}: {reason}");
+        }
         self.emit(HotLoadEvent::Loading {
             plugin: name.to_string(),
             version: to.clone(),
