@@ -22,8 +22,8 @@
 //!   left behind per native swap (a native library is never unmapped),
 //!   beside the size of the library file.
 //!
-//! Swaps: 30 per transport, or `$PLUGKIT_BENCH_SWAPS` (the figure
-//! is over 100: `PLUGKIT_BENCH_SWAPS=100 cargo xtask bench`).
+//! Swaps: 30 per transport, 100 with `cargo xtask bench --full` (the
+//! issue's figure), or `$PLUGKIT_BENCH_SWAPS`.
 //!
 //! The plugins come from `cargo xtask example-plugins --release` (the one
 //! layout tests, benches and the demo use), built once per run.
@@ -35,7 +35,7 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bench_support::{now, write_figure};
+use bench_support::{Figure, now};
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_discovery::DiscoveryConfig;
 use plugin_host::{DynamicLoader, HostConfig};
@@ -228,15 +228,19 @@ fn calls(c: &mut Criterion, layout: &Path, runtime: &tokio::runtime::Runtime) {
                 now(host.call("greeter", "greet", &request)).expect("greet");
             }));
         }
-        write_figure(
-            &format!("host-call: calls/s, {threads} threads"),
+        let plural = if threads == 1 { "" } else { "s" };
+        Figure::new(
+            "host-call",
+            format!("calls/s, {threads} thread{plural}"),
             median(&mut hosted),
             "calls/s",
-            Some(median(&mut direct)),
-            &format!(
-                "DynamicLoader::call, native greeter; baseline: {threads} threads calling the Instance; {cores} CPUs"
-            ),
-        );
+        )
+        .baseline(
+            format!("{threads} thread{plural} calling the Instance"),
+            median(&mut direct),
+        )
+        .note(format!("DynamicLoader::call, native greeter; {cores} CPUs"))
+        .write();
     }
     drop(instance);
     runtime.block_on(host.shutdown());
@@ -368,11 +372,7 @@ async fn swap_series(layout: &Path, transport: &str, swaps: usize, windows: Wind
 }
 
 fn hot_swaps(layout: &Path, runtime: &tokio::runtime::Runtime) {
-    let swaps = std::env::var("PLUGKIT_BENCH_SWAPS")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(30);
+    let swaps = bench_support::count("PLUGKIT_BENCH_SWAPS", 30, 100);
     // The defaults a user gets, then the short windows the tests use: what
     // the machinery adds is the same, the waiting by design is not.
     let short = Windows {
@@ -382,34 +382,37 @@ fn hot_swaps(layout: &Path, runtime: &tokio::runtime::Runtime) {
     for (windows, label) in [(Windows::defaults(), ""), (short, ", 20+20 ms windows")] {
         for transport in ["native", "process"] {
             let series = runtime.block_on(swap_series(layout, transport, swaps, windows));
-            let note = format!(
-                "directory renamed in -> first call answered by the new version; baseline: debounce {} ms + batch window {} ms (waiting by design)",
+            let waiting = format!(
+                "debounce {} ms + batch window {} ms",
                 windows.debounce.as_millis(),
                 windows.batch_window.as_millis()
             );
             for (quantile, q) in [("p50", 0.5), ("p99", 0.99)] {
-                write_figure(
-                    &format!("hot-swap {transport}{label}: {quantile} of {swaps}"),
+                Figure::new(
+                    format!("hot-swap {transport}{label}"),
+                    quantile,
                     quantile_ms(&series.latencies, q),
                     "ms",
-                    Some(windows.total().as_secs_f64() * 1e3),
-                    &note,
-                );
+                )
+                .baseline(waiting.clone(), windows.total().as_secs_f64() * 1e3)
+                .note(format!(
+                    "{swaps} swaps; directory renamed in -> first call answered by the new version; the baseline is the waiting by design"
+                ))
+                .write();
             }
             if transport == "native"
                 && label.is_empty()
                 && let Some(growth) = series.rss_growth_kib
             {
-                write_figure(
-                    "hot-swap native: RSS growth per swap",
+                Figure::new(
+                    "hot-swap native",
+                    "RSS growth per swap",
                     growth / swaps as f64,
                     "KiB",
-                    Some(library_kib(layout)),
-                    &format!(
-                        "{swaps} swaps: +{:.1} MiB VmRSS; baseline: size of the library file",
-                        growth / 1024.0
-                    ),
-                );
+                )
+                .baseline("size of the library file", library_kib(layout))
+                .note(format!("{swaps} swaps: +{:.1} MiB VmRSS", growth / 1024.0))
+                .write();
             }
         }
     }
