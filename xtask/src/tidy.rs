@@ -38,7 +38,10 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
         "plugin-discovery",
         &["plugin-events", "plugin-version", "plugin-manifest"],
     ),
-    ("plugkit-sdk", &["plugin-version"]),
+    // The gRPC wire contract (generated code): no crate of ours. The SDK
+    // serves it behind its `grpc` feature, the loader dials it.
+    ("plugin-grpc", &[]),
+    ("plugkit-sdk", &["plugin-version", "plugin-grpc"]),
     (
         "plugin-loader",
         &[
@@ -46,6 +49,7 @@ pub(crate) const ALLOWED: &[(&str, &[&str])] = &[
             "plugin-version",
             "plugin-manifest",
             "plugkit-sdk",
+            "plugin-grpc",
         ],
     ),
     ("plugin-host", BELOW_HOST),
@@ -61,6 +65,7 @@ const BELOW_HOST: &[&str] = &[
     "plugin-resolver",
     "plugin-discovery",
     "plugkit-sdk",
+    "plugin-grpc",
     "plugin-loader",
 ];
 
@@ -72,6 +77,7 @@ const BELOW_FACADE: &[&str] = &[
     "plugin-resolver",
     "plugin-discovery",
     "plugkit-sdk",
+    "plugin-grpc",
     "plugin-loader",
     "plugin-host",
 ];
@@ -84,6 +90,7 @@ const BELOW_CLI: &[&str] = &[
     "plugin-resolver",
     "plugin-discovery",
     "plugkit-sdk",
+    "plugin-grpc",
     "plugin-loader",
     "plugin-host",
     "plugkit",
