@@ -56,7 +56,9 @@ pub struct PluginStatus {
     pub since: Instant,
     /// Calls running now.
     pub in_flight: usize,
-    /// Calls taken by the serving instance since it was loaded.
+    /// Requests taken by the serving instance since it was loaded: calls,
+    /// plus the health check and method listing the host made when it
+    /// loaded it (`InstanceStats::calls`).
     pub calls: u64,
     /// The version a [`rollback`](crate::DynamicLoader::rollback) would go
     /// back to, if one is kept.

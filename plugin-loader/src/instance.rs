@@ -297,7 +297,9 @@ pub enum InstanceEventKind {
 pub struct InstanceStats {
     /// Calls running now.
     pub in_flight: usize,
-    /// Calls taken since the load (answered, failed, or running).
+    /// Requests taken since the load (answered, failed, or running): calls,
+    /// and the health checks and method listings that go through the same
+    /// gate (a host makes one or two of those when it loads a version).
     pub calls: u64,
     /// When the instance entered its current state.
     pub since: Instant,
