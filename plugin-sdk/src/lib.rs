@@ -73,7 +73,20 @@
 //!   (the `plugkit` command line, scripts) can call it.
 //! - **Small builds.** The SDK depends on abi_stable, serde, postcard and
 //!   `plugin-version` only: no async runtime, no solver, no file watcher
-//!   (checked by the workspace's tidy test).
+//!   (checked by the workspace's tidy test). Serving over gRPC is behind
+//!   the `grpc` feature, which brings tokio and tonic.
+//!
+//! # gRPC
+//!
+//! With the `grpc` feature, the same plugin also serves over gRPC, for
+//! hosts on other machines (manifest `transport: grpc`):
+//! [`serve_grpc`]`(plugin, addr)` from code, [`grpc::GrpcServer`] for
+//! control (bound address, shutdown), and any plugin binary whose `main`
+//! calls [`serve`] serves over gRPC when started with `--grpc-listen
+//! HOST:PORT` (printing `listening on ADDR` first on stdout). Without the
+//! feature, such a binary answers `--grpc-*` flags with a clear error and
+//! exit status 2. See the [`grpc`] module (feature `grpc`) for TLS, health
+//! and the design.
 //!
 //! # Compatibility
 //!
@@ -106,11 +119,15 @@
 
 pub mod abi;
 mod export;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod plugin;
 pub mod protocol;
 mod serve;
 mod typed;
 
+#[cfg(feature = "grpc")]
+pub use grpc::serve_grpc;
 pub use plugin::{
     ErrorKind, Health, InitContext, LogLevel, LogSink, Logger, MethodInfo, Plugin, PluginError,
     PluginInfo, Response, State,

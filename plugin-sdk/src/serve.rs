@@ -48,9 +48,21 @@ enum Job {
 /// }
 /// ```
 ///
+/// Started with `--grpc-listen HOST:PORT` (and the other `--grpc-*`
+/// flags), the same `main` serves the plugin over gRPC instead, when the
+/// SDK's `grpc` feature is on (see [`grpc`](crate#grpc)); built without
+/// it, the binary answers those flags with an error and exit status 2.
+///
 /// Exit codes: 0 after a clean shutdown, 1 when `init` failed, 2 on a
-/// protocol or IO error.
+/// protocol, usage or IO error.
 pub fn serve<P: Plugin>(plugin: P) -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    if args.iter().any(|arg| arg.starts_with("--grpc-")) {
+        return serve_grpc_args(plugin, &args);
+    }
     match run(plugin, io::stdin().lock(), io::stdout()) {
         Ok(code) => code,
         Err(error) => {
@@ -58,6 +70,34 @@ pub fn serve<P: Plugin>(plugin: P) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--grpc-listen` and friends: serve over gRPC instead of stdio.
+#[cfg(feature = "grpc")]
+fn serve_grpc_args<P: Plugin>(plugin: P, args: &[String]) -> ExitCode {
+    match crate::grpc::GrpcArgs::parse(args) {
+        Ok(args) => crate::grpc::serve_binary(plugin, args),
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "[error] plugkit gRPC plugin: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--grpc-*` in a plugin built without the `grpc` feature: a clear no.
+#[cfg(not(feature = "grpc"))]
+fn serve_grpc_args<P: Plugin>(plugin: P, args: &[String]) -> ExitCode {
+    let flag = args
+        .iter()
+        .find(|arg| arg.starts_with("--grpc-"))
+        .map(String::as_str)
+        .unwrap_or("--grpc-listen");
+    let _ = writeln!(
+        io::stderr(),
+        "[error] plugkit process plugin: {} was built without plugkit-sdk's `grpc` feature, so it cannot serve over gRPC ({flag:?}); rebuild it with `plugkit-sdk = {{ features = [\"grpc\"] }}`, or start it with no argument to serve over stdio",
+        plugin.info().name
+    );
+    ExitCode::from(2)
 }
 
 /// [`serve`] over any reader and writer (tests drive it in memory).
@@ -345,7 +385,7 @@ fn work<P: Plugin, W: Write>(
     }
 }
 
-fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> PluginError {
+pub(crate) fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> PluginError {
     let message = crate::export::panic_message(payload);
     PluginError::new(
         ErrorKind::Panicked,
