@@ -8,6 +8,8 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use plugin_manifest::{Format, Limits, MANIFEST_FILE_NAMES, Manifest, Transport};
 
+use crate::EtcdSource;
+
 /// The artifact patterns of the guide, for [`DiscoveryConfig::artifact_patterns`]:
 /// native libraries on each platform and process plugins named `*-plugin`.
 pub const DEFAULT_ARTIFACT_PATTERNS: &[&str] = &["*.so", "*.dll", "*.dylib", "*-plugin"];
@@ -98,8 +100,14 @@ pub struct DiscoveryConfig {
     /// slow subscriber starts missing the oldest ones. Default 1024, at
     /// most 65,536.
     pub event_capacity: usize,
-    /// Bounds on each manifest file (size, nesting, YAML aliases).
+    /// Bounds on each manifest file (size, nesting, YAML aliases), and on
+    /// each record's value from etcd.
     pub limits: Limits,
+    /// An etcd cluster to discover registered (gRPC) plugins in, beside
+    /// the directories; `None` (the default) for none. Needs this crate's
+    /// `etcd` feature. With a source, [`directories`](Self::directories)
+    /// may be empty.
+    pub etcd: Option<EtcdSource>,
 }
 
 impl DiscoveryConfig {
@@ -247,6 +255,13 @@ impl DiscoveryConfig {
         self.limits = limits;
         self
     }
+
+    /// Sets [`etcd`](Self::etcd): the etcd cluster to discover registered
+    /// plugins in.
+    pub fn with_etcd(mut self, etcd: impl Into<Option<EtcdSource>>) -> Self {
+        self.etcd = etcd.into();
+        self
+    }
 }
 
 impl Default for DiscoveryConfig {
@@ -269,6 +284,7 @@ impl Default for DiscoveryConfig {
             poll_interval: Duration::from_secs(1),
             event_capacity: 1024,
             limits: Limits::default(),
+            etcd: None,
         }
     }
 }
@@ -372,9 +388,19 @@ pub enum ConfigError {
     /// its format would be unknown.
     #[error("manifest file name `{0}` must end in .json, .yaml or .yml")]
     ManifestName(String),
-    /// No directory to search.
+    /// No directory to search (and no etcd source).
     #[error("no directory to search")]
     NoDirectories,
+    /// An etcd source is configured, but this build of `plugin-discovery`
+    /// lacks its `etcd` feature.
+    #[error(
+        "etcd discovery is not built in: build plugin-discovery with its `etcd` feature \
+         (the plugkit command line: `--features etcd`)"
+    )]
+    EtcdUnavailable,
+    /// The etcd source cannot be used (no endpoint, an empty prefix).
+    #[error("invalid etcd source: {0}")]
+    EtcdSource(String),
     /// The current directory is needed to make a relative path absolute
     /// and cannot be read.
     #[error("cannot resolve {}: {message}", crate::printable_path(path))]
@@ -407,8 +433,22 @@ pub(crate) struct Compiled {
 
 impl Compiled {
     pub(crate) fn new(config: DiscoveryConfig) -> Result<Compiled, ConfigError> {
-        if config.directories.is_empty() {
+        if config.directories.is_empty() && config.etcd.is_none() {
             return Err(ConfigError::NoDirectories);
+        }
+        if let Some(source) = &config.etcd {
+            if !cfg!(feature = "etcd") {
+                return Err(ConfigError::EtcdUnavailable);
+            }
+            if source.endpoints.is_empty() {
+                return Err(ConfigError::EtcdSource("no endpoint".into()));
+            }
+            if source.key_prefix().is_empty() {
+                return Err(ConfigError::EtcdSource(
+                    "the key prefix is empty (the records would be every key of the cluster)"
+                        .into(),
+                ));
+            }
         }
         for name in &config.manifest_names {
             if Format::from_file_name(name).is_none() || name.contains(['/', '\\']) {

@@ -62,6 +62,7 @@ pub fn printable_path(path: &Path) -> Cow<'_, str> {
 /// ```text
 /// discovered greeter 1.0.0 (native) plugins/greeter/plugin-manifest.json
 /// updated greeter 1.0.0 -> 1.1.0 plugins/greeter/plugin-manifest.json
+/// endpoints greeter 1.1.0 127.0.0.1:7001,127.0.0.1:7002 (was 127.0.0.1:7001) /plugkit/plugins/greeter/1.1.0
 /// removed greeter 1.1.0 plugins/greeter/plugin-manifest.json
 /// invalid plugins/broken/plugin-manifest.yaml
 ///   plugins/broken/plugin-manifest.yaml: error: version: ...
@@ -91,6 +92,18 @@ impl fmt::Display for DiscoveryEvent {
                 "updated {} {old_version} -> {} {}",
                 printable(plugin.name()),
                 plugin.version(),
+                printable_path(&plugin.manifest_path)
+            ),
+            DiscoveryEvent::EndpointsChanged {
+                plugin,
+                old_endpoints,
+            } => write!(
+                f,
+                "endpoints {} {} {} (was {}) {}",
+                printable(plugin.name()),
+                plugin.version(),
+                printable(&plugin.endpoints().collect::<Vec<_>>().join(",")),
+                printable(&old_endpoints.join(",")),
                 printable_path(&plugin.manifest_path)
             ),
             DiscoveryEvent::Removed {

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use plugin_events::Publisher;
 
 use crate::config::Compiled;
-use crate::event::{Subscription, diff};
+use crate::event::Subscription;
+use crate::remote::RemoteWorker;
 use crate::scan::{ReadOptions, scan_roots};
 use crate::select::{Selection, select, select_owned};
 use crate::shared::{Shared, lock};
@@ -24,6 +25,7 @@ enum State {
     Running {
         messages: std::sync::mpsc::Sender<Message>,
         worker: JoinHandle<()>,
+        remote: Option<RemoteWorker>,
     },
     Stopped,
 }
@@ -56,7 +58,7 @@ pub enum StartError {
     /// The engine was started before (an engine runs once).
     #[error("the discovery engine was already started")]
     AlreadyStarted,
-    /// The watch thread could not be created.
+    /// The watch thread (or the etcd source's) could not be created.
     #[error("cannot start the watch thread")]
     Thread(#[source] std::io::Error),
 }
@@ -74,6 +76,7 @@ impl DiscoveryEngine {
                 sender: Mutex::new(Some(sender)),
                 handler: RwLock::new(None),
                 current: Mutex::new(Arc::new(Discovery::default())),
+                halves: Mutex::new(Default::default()),
             }),
             state: Mutex::new(State::Idle),
         })
@@ -110,15 +113,29 @@ impl DiscoveryEngine {
         }
     }
 
-    /// Scans once and returns what it found, without events; errors also go
-    /// to the error handler. Works whether or not the engine is started.
+    /// Scans once (and lists the etcd source once, when there is one) and
+    /// returns what it found, without events; errors (an etcd cluster that
+    /// does not answer within its `connect_timeout` included) are in
+    /// [`Discovery::errors`] and also go to the error handler. Works
+    /// whether or not the engine is started, from any thread (the etcd
+    /// client runs on a thread of its own, so an async caller's runtime is
+    /// not touched).
     pub fn discover(&self) -> Discovery {
         let entries = scan_roots(&self.shared.config, ReadOptions::default());
         let selection = select_owned(&self.shared.config, entries);
-        for error in &selection.discovery.errors {
+        let discovery = match crate::remote::list_once(&self.shared.config) {
+            None => Arc::unwrap_or_clone(selection.discovery),
+            Some(Ok(remote)) => crate::remote::merge(&selection.discovery, &remote),
+            Some(Err(error)) => {
+                let mut discovery = Arc::unwrap_or_clone(selection.discovery);
+                discovery.errors.push(error);
+                discovery
+            }
+        };
+        for error in &discovery.errors {
             self.shared.report(error);
         }
-        Arc::unwrap_or_clone(selection.discovery)
+        discovery
     }
 
     /// The state as of the last event sent (empty before
@@ -129,8 +146,12 @@ impl DiscoveryEngine {
 
     /// Starts discovery: sets up the watcher (in watch mode, so nothing
     /// that changes during the first scan is missed), scans, and sends the
-    /// first scan's events. In watch mode a thread then keeps watching until
-    /// [`stop`](Self::stop); otherwise the event stream ends here.
+    /// first scan's events; then, with an etcd source, lists it and sends
+    /// its events (waiting for the listing at most about twice its
+    /// `connect_timeout`: a cluster that does not answer is reported and
+    /// tried again in the background). In watch mode threads then keep
+    /// watching until [`stop`](Self::stop); otherwise the event stream
+    /// ends here.
     pub fn start(&self) -> Result<(), StartError> {
         {
             let mut state = lock(&self.state);
@@ -151,12 +172,24 @@ impl DiscoveryEngine {
         let entries = scan_roots(&shared.config, options);
         let selection = select(&shared.config, &entries);
         shared.report_new_errors(&Discovery::default(), &selection.discovery);
-        let events = diff(&Selection::default(), &selection);
-        shared.publish(events, selection.discovery.clone());
+        shared.publish_files(&Selection::default(), &selection);
 
         let Some(backend) = backend else {
+            if let Some(result) = crate::remote::list_once(&shared.config) {
+                match result {
+                    Ok(remote) => shared.publish_remote(Arc::new(remote)),
+                    Err(error) => shared.report(&error),
+                }
+            }
             self.stop();
             return Ok(());
+        };
+        let remote = match crate::remote::start(shared) {
+            Ok(remote) => remote,
+            Err(error) => {
+                self.stop();
+                return Err(error);
+            }
         };
         let worker = watch::Worker::new(Arc::clone(shared), inbox, backend, entries, selection);
         let spawned = std::thread::Builder::new()
@@ -165,6 +198,9 @@ impl DiscoveryEngine {
         let handle = match spawned {
             Ok(handle) => handle,
             Err(error) => {
+                if let Some(remote) = remote {
+                    remote.stop();
+                }
                 self.stop();
                 return Err(StartError::Thread(error));
             }
@@ -175,11 +211,15 @@ impl DiscoveryEngine {
             drop(state);
             let _ = messages.send(Message::Shutdown);
             let _ = handle.join();
+            if let Some(remote) = remote {
+                remote.stop();
+            }
             return Ok(());
         }
         *state = State::Running {
             messages,
             worker: handle,
+            remote,
         };
         Ok(())
     }
@@ -189,7 +229,15 @@ impl DiscoveryEngine {
     /// Idempotent.
     pub fn stop(&self) {
         let state = std::mem::replace(&mut *lock(&self.state), State::Stopped);
-        if let State::Running { messages, worker } = state {
+        if let State::Running {
+            messages,
+            worker,
+            remote,
+        } = state
+        {
+            if let Some(remote) = remote {
+                remote.stop();
+            }
             let _ = messages.send(Message::Shutdown);
             // From the worker itself (an error handler calling `stop`), the
             // worker ends once the handler returns; waiting would deadlock.

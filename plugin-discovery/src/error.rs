@@ -65,6 +65,16 @@ pub enum DiscoveryError {
         /// Why.
         source: Arc<notify::Error>,
     },
+    /// The etcd source could not be reached, listed or watched (discovery
+    /// keeps trying, and resumes its watch where it broke off).
+    Etcd {
+        /// The cluster's endpoints, joined by `,`.
+        endpoints: String,
+        /// What failed (`connect to`, `list`, `watch`).
+        action: &'static str,
+        /// Why (the client's error).
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl fmt::Display for DiscoveryError {
@@ -107,6 +117,9 @@ impl fmt::Display for DiscoveryError {
             DiscoveryError::Watch {
                 path: Some(path), ..
             } => write!(f, "file watcher failed at {}", printable_path(path)),
+            DiscoveryError::Etcd {
+                endpoints, action, ..
+            } => write!(f, "cannot {action} etcd at {}", printable(endpoints)),
         }
     }
 }
@@ -119,6 +132,7 @@ impl std::error::Error for DiscoveryError {
             DiscoveryError::ReadDir { source, .. }
             | DiscoveryError::ReadManifest { source, .. } => Some(&**source),
             DiscoveryError::Watch { source, .. } => Some(&**source),
+            DiscoveryError::Etcd { source, .. } => Some(&**source),
             DiscoveryError::NotAFile { .. }
             | DiscoveryError::TooLarge { .. }
             | DiscoveryError::SymlinkLoop { .. } => None,
@@ -136,6 +150,7 @@ impl DiscoveryError {
             | DiscoveryError::TooLarge { path, .. }
             | DiscoveryError::SymlinkLoop { path, .. } => Some(path),
             DiscoveryError::Watch { path, .. } => path.as_deref(),
+            DiscoveryError::Etcd { .. } => None,
         }
     }
 
@@ -160,6 +175,9 @@ impl DiscoveryError {
                 format!("symlink loop back to {}", printable_path(ancestor))
             }
             DiscoveryError::Watch { .. } => "file watcher failed".to_string(),
+            DiscoveryError::Etcd {
+                endpoints, action, ..
+            } => format!("cannot {action} etcd at {}", printable(endpoints)),
         };
         let mut text = what;
         let mut source = std::error::Error::source(self);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use plugin_manifest::Diagnostic;
 use plugin_version::Version;
 
+use crate::remote::same_but_endpoint;
 use crate::select::Selection;
 use crate::{DiscoveredPlugin, SkipReason};
 
@@ -34,8 +35,20 @@ pub enum DiscoveryEvent {
         /// the artifact or another field changed).
         old_version: Version,
     },
+    /// The set of instances of a plugin registered in etcd changed (one
+    /// more registered, one gone), its manifest otherwise the same: the
+    /// same plugin served from other endpoints, for a client to balance
+    /// over, not a new version to swap in.
+    EndpointsChanged {
+        /// The plugin as it is now, with its instances.
+        plugin: DiscoveredPlugin,
+        /// The endpoints it had before, in instance-id order.
+        old_endpoints: Vec<String>,
+    },
     /// A plugin is gone: its manifest was deleted or moved away, became
-    /// invalid, or the plugin no longer passes the filters.
+    /// invalid, or the plugin no longer passes the filters; for a plugin
+    /// registered in etcd, its last instance is gone (its lease expired or
+    /// was revoked).
     Removed {
         /// Its name.
         name: String,
@@ -72,13 +85,17 @@ pub enum DiscoveryEvent {
 /// Every object has `event` (its name), `stream` (always `"discovery"`),
 /// `plugin` and `version` (`null` where unknown, as for a manifest that does
 /// not parse), and, where they apply, `path` (the manifest file or the
-/// skipped path), `old_version`, `error` (the errors in one line) and
+/// skipped path; for etcd, `<prefix>/<name>/<version>` for a plugin and the
+/// record's key for a record), `old_version`, `endpoints` and
+/// `old_endpoints` (a registered plugin's instances' `host:port`, in
+/// instance-id order), `error` (the errors in one line) and
 /// `diagnostics` (each with `severity`, `kind`, `path`, `message`, and
 /// `line`/`column` when known), `reason`, `message`:
 ///
 /// ```text
 /// {"event":"plugin_discovered","stream":"discovery","plugin":"greeter","version":"1.0.0","path":"p/greeter/plugin-manifest.json"}
 /// {"event":"plugin_updated","stream":"discovery","plugin":"greeter","version":"1.1.0","old_version":"1.0.0","path":"..."}
+/// {"event":"plugin_endpoints_changed","stream":"discovery","plugin":"greeter","version":"1.1.0","path":"/plugkit/plugins/greeter/1.1.0","endpoints":["127.0.0.1:7001","127.0.0.1:7002"],"old_endpoints":["127.0.0.1:7001"]}
 /// {"event":"plugin_removed","stream":"discovery","plugin":"greeter","version":"1.1.0","path":"..."}
 /// {"event":"manifest_invalid","stream":"discovery","plugin":null,"version":null,"path":"...","error":"version: ...","diagnostics":[...]}
 /// {"event":"plugin_skipped","stream":"discovery","plugin":null,"version":null,"path":"...","reason":"shadowed by ..."}
@@ -86,8 +103,8 @@ pub enum DiscoveryEvent {
 /// ```
 ///
 /// `plugin_discovered`, `plugin_updated`, `plugin_removed` and
-/// `manifest_invalid` are the guide's names; `plugin_skipped` and `warning`
-/// are discovery's own. Paths that are not UTF-8 are written lossily
+/// `manifest_invalid` are the guide's names; `plugin_endpoints_changed`,
+/// `plugin_skipped` and `warning` are discovery's own. Paths that are not UTF-8 are written lossily
 /// (U+FFFD).
 impl serde::Serialize for DiscoveryEvent {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -107,6 +124,10 @@ struct EventJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_endpoints: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     diagnostics: Option<&'a [Diagnostic]>,
@@ -125,6 +146,8 @@ impl<'a> EventJson<'a> {
             version: None,
             old_version: None,
             path: None,
+            endpoints: None,
+            old_endpoints: None,
             error: None,
             diagnostics: None,
             reason: None,
@@ -138,7 +161,19 @@ impl<'a> EventJson<'a> {
                 plugin: Some(plugin.name()),
                 version: Some(plugin.version().to_string()),
                 path: Some(plugin.manifest_path.to_string_lossy()),
+                endpoints: endpoints(plugin),
                 ..EventJson::new("plugin_discovered")
+            },
+            DiscoveryEvent::EndpointsChanged {
+                plugin,
+                old_endpoints,
+            } => EventJson {
+                plugin: Some(plugin.name()),
+                version: Some(plugin.version().to_string()),
+                path: Some(plugin.manifest_path.to_string_lossy()),
+                endpoints: Some(plugin.endpoints().collect()),
+                old_endpoints: Some(old_endpoints),
+                ..EventJson::new("plugin_endpoints_changed")
             },
             DiscoveryEvent::Updated {
                 plugin,
@@ -148,6 +183,7 @@ impl<'a> EventJson<'a> {
                 version: Some(plugin.version().to_string()),
                 old_version: Some(old_version.to_string()),
                 path: Some(plugin.manifest_path.to_string_lossy()),
+                endpoints: endpoints(plugin),
                 ..EventJson::new("plugin_updated")
             },
             DiscoveryEvent::Removed {
@@ -199,6 +235,12 @@ impl<'a> EventJson<'a> {
     }
 }
 
+/// A registered plugin's endpoints, for its JSON form (`None`: found in a
+/// directory).
+fn endpoints(plugin: &DiscoveredPlugin) -> Option<Vec<&str>> {
+    plugin.is_registered().then(|| plugin.endpoints().collect())
+}
+
 /// The events that turn `old` into `new`: removals first (so a name is
 /// free before it comes back), then updates, discoveries, invalid
 /// manifests and skips, each group in path order.
@@ -239,14 +281,35 @@ pub(crate) fn diff(old: &Selection, new: &Selection) -> Vec<DiscoveryEvent> {
         let path = &plugin.manifest_path;
         match old_plugins.get(path) {
             Some(before) if before.name() == plugin.name() => {
-                let changed = before.manifest != plugin.manifest
+                // A registered plugin's manifest is its earliest instance's:
+                // its endpoint changes with the instances, which is no update.
+                let manifest_changed = if plugin.is_registered() && before.is_registered() {
+                    !same_but_endpoint(&before.manifest, &plugin.manifest)
+                } else {
+                    before.manifest != plugin.manifest
+                };
+                let changed = manifest_changed
                     || before.artifact_path != plugin.artifact_path
+                    || before.is_registered() != plugin.is_registered()
                     || old.artifacts.get(path) != new.artifacts.get(path);
                 if changed {
                     updated.push(DiscoveryEvent::Updated {
                         plugin: plugin.clone(),
                         old_version: before.version().clone(),
                     });
+                } else if before.instances != plugin.instances {
+                    let old_endpoints: Vec<String> =
+                        before.endpoints().map(str::to_string).collect();
+                    if old_endpoints
+                        .iter()
+                        .map(String::as_str)
+                        .ne(plugin.endpoints())
+                    {
+                        updated.push(DiscoveryEvent::EndpointsChanged {
+                            plugin: plugin.clone(),
+                            old_endpoints,
+                        });
+                    }
                 }
             }
             _ => discovered.push(plugin),
@@ -297,9 +360,9 @@ pub(crate) fn diff(old: &Selection, new: &Selection) -> Vec<DiscoveryEvent> {
 
 fn event_path(event: &DiscoveryEvent) -> &std::path::Path {
     match event {
-        DiscoveryEvent::Discovered { plugin } | DiscoveryEvent::Updated { plugin, .. } => {
-            &plugin.manifest_path
-        }
+        DiscoveryEvent::Discovered { plugin }
+        | DiscoveryEvent::Updated { plugin, .. }
+        | DiscoveryEvent::EndpointsChanged { plugin, .. } => &plugin.manifest_path,
         DiscoveryEvent::Removed { path, .. }
         | DiscoveryEvent::ManifestInvalid { path, .. }
         | DiscoveryEvent::Skipped { path, .. } => path,

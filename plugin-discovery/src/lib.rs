@@ -89,6 +89,52 @@
 //! ([`Subscription::blocking_recv`], [`Subscription::recv_timeout`]); no
 //! runtime is needed.
 //!
+//! # Plugins on other machines: etcd (feature `etcd`)
+//!
+//! Beside the directories, discovery can watch an etcd cluster where
+//! remote (gRPC) plugin instances register
+//! ([`DiscoveryConfig::with_etcd`], [`EtcdSource`]). The record is a
+//! contract: key `<prefix>/<name>/<version>/<instance-id>` (default prefix
+//! [`DEFAULT_ETCD_PREFIX`]), value the manifest as JSON with
+//! `transport: grpc` and `endpoint` the `host:port` the instance listens
+//! on, bound to a lease the instance keeps alive (`Registration`, behind
+//! the feature; `plugkit register` on the command line).
+//!
+//! - The instances of one name and version are **one** [`DiscoveredPlugin`]
+//!   whose [`instances`](DiscoveredPlugin::instances) (and
+//!   [`endpoints`](DiscoveredPlugin::endpoints)) are the set a client
+//!   balances over. Its `manifest_path` is the path-like
+//!   `<prefix>/<name>/<version>`, its `artifact_path` is `None`, and its
+//!   manifest is that of its earliest registered live instance.
+//! - Its first instance is [`DiscoveryEvent::Discovered`]; another
+//!   instance coming or going is [`DiscoveryEvent::EndpointsChanged`] (a
+//!   membership change: nothing to swap); its last instance going (lease
+//!   expired or revoked) is [`DiscoveryEvent::Removed`]; a manifest that
+//!   changes in anything but its endpoint is [`DiscoveryEvent::Updated`].
+//! - A value that is not a valid manifest is
+//!   [`DiscoveryEvent::ManifestInvalid`] at its key; a record with another
+//!   transport, or whose key does not match its manifest, is
+//!   [`DiscoveryEvent::Skipped`] ([`SkipReason::TransportNotAllowed`],
+//!   [`SkipReason::RecordKey`]). The configured filters apply as to files.
+//! - One [`Discovery`] holds both sources: a name and version found in a
+//!   directory and in etcd is the directory's (the registered one is
+//!   [`SkipReason::Duplicate`]). Events are the difference between two
+//!   merged states, so they are exact whichever source changed.
+//! - The watch resumes where it broke off (from the revision after the
+//!   last change it applied), so a restarted server or a dropped
+//!   connection loses nothing; a revision compacted meanwhile is answered
+//!   by listing the prefix again, and since events are a diff, nothing is
+//!   sent twice. An unreachable cluster is a [`DiscoveryError::Etcd`],
+//!   reported once per outage, and is retried (50 ms doubling up to
+//!   [`EtcdSource::retry_interval`]).
+//! - The client (`etcd-client`, tonic) runs on threads of its own with a
+//!   current-thread runtime, so the engine's API stays synchronous and
+//!   usable from inside any async runtime.
+//!
+//! Without the feature a configuration naming an etcd source is refused
+//! ([`ConfigError::EtcdUnavailable`]): a default build needs nothing but
+//! Rust (the feature's build runs `protoc`).
+//!
 //! # Design decisions
 //!
 //! **Duplicates.** When two manifests claim the same name and version at
@@ -170,9 +216,12 @@ mod config;
 mod display;
 mod engine;
 mod error;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod event;
 mod model;
 mod read;
+mod remote;
 mod scan;
 mod select;
 mod shared;
@@ -184,8 +233,13 @@ pub use config::{
 pub use display::{printable, printable_path};
 pub use engine::{DiscoveryEngine, StartError, discover};
 pub use error::DiscoveryError;
+#[cfg(feature = "etcd")]
+pub use etcd::{RecordError, RegisterError, Registration, grpc_record};
 pub use event::{DiscoveryEvent, Subscription};
-pub use model::{DiscoveredPlugin, Discovery, InvalidManifest, SkipReason, SkippedPlugin};
+pub use model::{
+    DiscoveredPlugin, Discovery, InvalidManifest, RegisteredInstance, SkipReason, SkippedPlugin,
+};
 pub use plugin_events::RecvError;
 pub use plugin_manifest::{MANIFEST_FILE_NAMES, Transport};
 pub use read::{SpecialFiles, read_manifest_file};
+pub use remote::{DEFAULT_ETCD_PREFIX, EtcdSource};

@@ -57,6 +57,12 @@ pub struct DiscoveredPlugin {
     pub artifact_path: Option<PathBuf>,
     /// Warnings the manifest raised (unknown fields, ...).
     pub warnings: Vec<Diagnostic>,
+    /// For a plugin registered in etcd (see
+    /// [`EtcdSource`](crate::EtcdSource)): its live instances, each with
+    /// the endpoint it listens on, sorted by instance id; never empty for
+    /// such a plugin. Empty for a plugin found in a directory. A change of
+    /// this set alone is [`DiscoveryEvent::EndpointsChanged`](crate::DiscoveryEvent::EndpointsChanged).
+    pub instances: Vec<RegisteredInstance>,
 }
 
 impl DiscoveredPlugin {
@@ -74,6 +80,33 @@ impl DiscoveredPlugin {
     pub fn transport(&self) -> Transport {
         self.manifest.transport()
     }
+
+    /// Whether the plugin was registered in etcd (it has instances) rather
+    /// than found in a directory.
+    pub fn is_registered(&self) -> bool {
+        !self.instances.is_empty()
+    }
+
+    /// The endpoints (`host:port`) of its registered instances, in
+    /// instance-id order: what a gRPC client balances over. Empty for a
+    /// plugin found in a directory.
+    pub fn endpoints(&self) -> impl Iterator<Item = &str> {
+        self.instances.iter().map(|i| i.endpoint.as_str())
+    }
+}
+
+/// One live instance of a plugin registered in etcd: one record
+/// `<prefix>/<name>/<version>/<instance-id>`, bound to a lease.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct RegisteredInstance {
+    /// The instance id: the last segment of its key.
+    pub id: String,
+    /// Where the instance listens (`host:port`): the `endpoint` of its
+    /// record's manifest.
+    pub endpoint: String,
+    /// Its whole key in etcd.
+    pub key: String,
 }
 
 /// A manifest that failed validation.
@@ -150,6 +183,13 @@ pub enum SkipReason {
     /// [`DiscoveryConfig::follow_symlinks`](crate::DiscoveryConfig::follow_symlinks)
     /// is off.
     SymlinkNotFollowed,
+    /// An etcd record whose key is not `<prefix>/<name>/<version>/<instance-id>`
+    /// of the manifest it holds.
+    RecordKey {
+        /// The key its manifest calls for (`<instance-id>` standing for the
+        /// last segment).
+        expected: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -187,6 +227,11 @@ impl fmt::Display for SkipReason {
             SkipReason::SymlinkNotFollowed => {
                 f.write_str("symlink not followed (following symlinks is off)")
             }
+            SkipReason::RecordKey { expected } => write!(
+                f,
+                "the key does not match its manifest: expected {}",
+                printable(expected)
+            ),
         }
     }
 }

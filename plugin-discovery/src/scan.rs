@@ -376,6 +376,7 @@ fn read_one(
                 manifest: parsed.manifest,
                 manifest_path: path.clone(),
                 warnings: parsed.warnings,
+                instances: Vec::new(),
             };
             let artifact = artifact_stamp(&plugin, options);
             Outcome::Parsed {

@@ -23,7 +23,7 @@ use crate::{DiscoveredPlugin, Discovery, InvalidManifest, SkipReason, SkippedPlu
 
 /// A discovery with what watch mode needs to tell updates apart: the
 /// artifact stamp of each plugin, by manifest path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Selection {
     pub(crate) discovery: Arc<Discovery>,
     pub(crate) artifacts: HashMap<PathBuf, Option<Stamp>>,
@@ -202,7 +202,7 @@ where
 }
 
 /// Why a valid plugin is not returned, if it is not.
-fn filter(config: &Compiled, plugin: &DiscoveredPlugin) -> Option<SkipReason> {
+pub(crate) fn filter(config: &Compiled, plugin: &DiscoveredPlugin) -> Option<SkipReason> {
     let settings = &config.config;
     let manifest = &plugin.manifest;
     if !settings.allowed_transports.is_empty()

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use plugin_events::Publisher;
 
 use crate::config::Compiled;
+use crate::event::diff;
+use crate::select::Selection;
 use crate::{Discovery, DiscoveryError, DiscoveryEvent};
 
 pub(crate) type ErrorHandler = dyn Fn(&DiscoveryError) + Send + Sync;
@@ -18,6 +20,17 @@ pub(crate) struct Shared {
     pub(crate) sender: Mutex<Option<Publisher<DiscoveryEvent>>>,
     pub(crate) handler: RwLock<Option<Arc<ErrorHandler>>>,
     pub(crate) current: Mutex<Arc<Discovery>>,
+    /// With an etcd source: what each source sees and their merge (the
+    /// state events were last sent for), under one lock.
+    pub(crate) halves: Mutex<Halves>,
+}
+
+/// The two sources' states and their merge.
+#[derive(Default)]
+pub(crate) struct Halves {
+    files: Selection,
+    remote: Arc<Discovery>,
+    merged: Selection,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,6 +63,40 @@ impl Shared {
                 sender.send(event);
             }
         }
+    }
+
+    /// The directories' state went from `old` to `new`: sends the events
+    /// of the difference (merged with the etcd source's state when there
+    /// is one) and makes the result current.
+    pub(crate) fn publish_files(&self, old: &Selection, new: &Selection) {
+        if self.config.config.etcd.is_none() {
+            self.publish(diff(old, new), Arc::clone(&new.discovery));
+            return;
+        }
+        let mut halves = lock(&self.halves);
+        halves.files = new.clone();
+        self.publish_merged(&mut halves);
+    }
+
+    /// The etcd source's state is now `remote`: sends the events of the
+    /// difference to the merged state and makes the result current.
+    pub(crate) fn publish_remote(&self, remote: Arc<Discovery>) {
+        let mut halves = lock(&self.halves);
+        halves.remote = remote;
+        self.publish_merged(&mut halves);
+    }
+
+    fn publish_merged(&self, halves: &mut Halves) {
+        let merged = Selection {
+            discovery: Arc::new(crate::remote::merge(
+                &halves.files.discovery,
+                &halves.remote,
+            )),
+            artifacts: halves.files.artifacts.clone(),
+        };
+        let events = diff(&halves.merged, &merged);
+        self.publish(events, Arc::clone(&merged.discovery));
+        halves.merged = merged;
     }
 
     /// Sends one event without changing the state.

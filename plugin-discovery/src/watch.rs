@@ -12,7 +12,6 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::config::Compiled;
-use crate::event::diff;
 use crate::scan::{
     Entries, Entry, ManifestEntry, Outcome, ReadOptions, Region, Walked, read_all, take_range, walk,
 };
@@ -410,14 +409,8 @@ impl Worker {
         let selection = select(config, &self.entries);
         self.shared
             .report_new_errors(&self.selection.discovery, &selection.discovery);
-        let events = diff(&self.selection, &selection);
-        tracing::debug!(
-            regions = regions.len(),
-            events = events.len(),
-            "discovery rescan"
-        );
-        self.shared
-            .publish(events, Arc::clone(&selection.discovery));
+        tracing::debug!(regions = regions.len(), "discovery rescan");
+        self.shared.publish_files(&self.selection, &selection);
         self.selection = selection;
         self.index_artifacts();
     }

@@ -4,10 +4,13 @@
 //! `.cargo/config.toml`, with every path resolved from `CARGO_MANIFEST_DIR` so
 //! it works from any directory of the checkout.
 //!
-//! - `cargo xtask test`: tidy, the example host on the example plugins laid
-//!   out by `example-plugins`, then `cargo test --workspace` (tests that
-//!   need built plugins or the npm `semver` package build or install them
-//!   themselves).
+//! - `cargo xtask test`: tidy, `setup`, the example host on the example
+//!   plugins laid out by `example-plugins`, then `cargo test --workspace`
+//!   with the etcd feature on (tests that need built plugins or the npm
+//!   `semver` package build or install them themselves; the etcd tests
+//!   start the server `setup` installed).
+//! - `cargo xtask setup`: installs what the `etcd` feature needs beyond
+//!   Rust (protoc, etcd) when missing (`xtask/src/setup.rs`).
 //! - `cargo xtask demo`: the main job, watched live: a host discovering,
 //!   resolving, hot-swapping, rolling back and restarting the example
 //!   plugins while callers call, every step checked (`xtask/src/demo.rs`).
@@ -26,6 +29,7 @@ mod bench;
 mod demo;
 mod examples;
 mod manifest_docs;
+mod setup;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -33,9 +37,12 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench|tidy|example-plugins|manifest-docs>
+const USAGE: &str = "usage: cargo xtask <test|setup|demo|bench|tidy|example-plugins|manifest-docs>
 
   test    everything a fresh clone needs, then cargo test --workspace
+          (with the etcd feature on)
+  setup   install what the etcd feature needs when missing: protoc and
+          etcd (apt-get, as root on Debian; elsewhere it names them)
   demo    the main job, live: a host loads, hot-swaps, rolls back and restarts
           the example plugins while 8 callers call; every step checked
   bench   [--full] [-p PKG] [-- FILTER]
@@ -58,6 +65,7 @@ fn main() -> Result<()> {
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("test") => test(&root, &args[1..]),
+        Some("setup") => setup::run(),
         Some("demo") => demo::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("example-plugins") => examples::command(&root, &args[1..]),
@@ -86,9 +94,11 @@ fn workspace_root() -> PathBuf {
 
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     tidy::check(root)?;
+    setup::run()?;
     examples::run_host(root)?;
     let mut cmd = cargo(root);
-    cmd.args(["test", "--workspace"]).args(extra);
+    cmd.args(["test", "--workspace", "--features", setup::ETCD_FEATURES])
+        .args(extra);
     run(&mut cmd)
 }
 

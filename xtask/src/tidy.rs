@@ -98,7 +98,7 @@ const BELOW_CLI: &[&str] = &[
 
 /// Workspace packages outside the layering (besides everything under
 /// `examples/`): tooling and dev-only helpers.
-const OUTSIDE_THE_LAYERS: &[&str] = &["xtask", "bench-support"];
+const OUTSIDE_THE_LAYERS: &[&str] = &["xtask", "bench-support", "etcd-harness"];
 
 /// Crates a plugin's build must never pull in through the SDK.
 const SDK_MUST_NOT_PULL: &[&str] = &["tokio", "notify", "pubgrub"];
