@@ -34,12 +34,7 @@ use std::path::PathBuf;
 pub fn figures_file() -> PathBuf {
     std::env::var_os("PLUGKIT_BENCH_FIGURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            target.join("plugkit-bench").join("figures.jsonl")
-        })
+        .unwrap_or_else(|| target_dir().join("plugkit-bench").join("figures.jsonl"))
 }
 
 /// The variable `cargo xtask bench` sets to `1` under `--full` (and to `0`
@@ -231,18 +226,33 @@ pub fn write_figure(figure: &str, value: f64, unit: &str, baseline: Option<f64>,
 /// `DIR` of `cargo xtask example-plugins --out DIR` (with `--release` when
 /// `release`), laid out once per process by the same command users run:
 /// `DIR/{native,process}/{greeter-1.0.0,greeter-2.0.0,kv-store-1.4.1}/` and
-/// `DIR/{native,process}-extra/{kv-store-2.0.0,greeter-3.0.0-panics-in-init,greeter-3.0.0-unhealthy}/`.
+/// `DIR/{native,process}-extra/` with the variants tests bring in on
+/// purpose (kv-store 2.0.0 and 3.0.0, the bad greeters 3.0.0, front-desk).
+///
+/// `DIR` is `target/plugkit-example-layouts/{debug,release}/`, one per
+/// profile, laid out anew by the first process that asks for it: a
+/// temporary directory would outlive the process (statics are never
+/// dropped) and fill the disk run after run. The process holds a lock on it
+/// for its whole life: shared while it reads, exclusive while it lays it
+/// out, so a process never lays it out under another that reads it (it
+/// waits for that one to exit instead).
 ///
 /// # Panics
 ///
 /// When cargo cannot lay the plugins out (a test or bench cannot go on).
 pub fn example_plugins(release: bool) -> &'static std::path::Path {
     use std::sync::OnceLock;
-    static DEBUG: OnceLock<tempfile::TempDir> = OnceLock::new();
-    static RELEASE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DEBUG: OnceLock<(PathBuf, std::fs::File)> = OnceLock::new();
+    static RELEASE: OnceLock<(PathBuf, std::fs::File)> = OnceLock::new();
     let slot = if release { &RELEASE } else { &DEBUG };
-    slot.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary directory");
+    let (dir, _lock) = slot.get_or_init(|| {
+        let profile = if release { "release" } else { "debug" };
+        let layouts = target_dir().join("plugkit-example-layouts");
+        std::fs::create_dir_all(&layouts).expect("create the layouts directory");
+        let lock = std::fs::File::create(layouts.join(format!("{profile}.lock")))
+            .expect("create the layout's lock file");
+        lock.lock().expect("lock the layout");
+        let dir = layouts.join(profile);
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut command = std::process::Command::new(cargo);
@@ -257,7 +267,7 @@ pub fn example_plugins(release: bool) -> &'static std::path::Path {
                 "example-plugins",
                 "--out",
             ])
-            .arg(dir.path())
+            .arg(&dir)
             // The list of laid-out directories is noise in test output.
             .stdout(std::process::Stdio::null());
         if release {
@@ -265,9 +275,22 @@ pub fn example_plugins(release: bool) -> &'static std::path::Path {
         }
         let status = command.status().expect("cargo starts");
         assert!(status.success(), "cargo xtask example-plugins failed");
-        dir
-    })
-    .path()
+        // From exclusive to shared: another process may read it too; one
+        // that would lay it out again waits until this one has exited.
+        lock.unlock().expect("unlock the layout");
+        lock.lock_shared().expect("lock the layout for reading");
+        (dir, lock)
+    });
+    dir
+}
+
+/// The workspace's target directory: `$CARGO_TARGET_DIR` (relative to the
+/// workspace root when relative, as cargo reads it), or `target/`.
+fn target_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Runs a future that completes without waiting (a native load or call

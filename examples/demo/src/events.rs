@@ -205,6 +205,8 @@ impl<'a> Events<'a> {
                     HotLoadEvent::LoadFailed { .. }
                         | HotLoadEvent::RolledBack { .. }
                         | HotLoadEvent::UpdateRefused { .. }
+                        | HotLoadEvent::Crashed { .. }
+                        | HotLoadEvent::Failed { .. }
                 );
                 self.ui.event(Source::Host, warning, &text);
                 match hot_load {

@@ -189,7 +189,7 @@ async fn with_traffic(
     steps::callers(ui, traffic).await?;
     steps::swap(ui, host, plugins, events, traffic).await?;
     steps::rollback(ui, host, plugins, events, traffic).await?;
-    steps::restart(ui, host, traffic).await
+    steps::restart(ui, host, events, traffic).await
 }
 
 // ---------------------------------------------------------------------------

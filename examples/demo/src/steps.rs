@@ -15,7 +15,7 @@ use plugkit_example_interface::{GreetReply, GreetRequest, SetRequest, methods};
 use crate::events::{Awaited, Events, discovered, discovery_event, loaded};
 use crate::plugins::{self, Plugins};
 use crate::traffic::Traffic;
-use crate::ui::{Source, Ui};
+use crate::ui::Ui;
 use crate::{CALLERS, CALLS_PER_STEP, CEILING, check_no_failures, counter_line, thousands};
 
 // ---------------------------------------------------------------------------
@@ -461,7 +461,12 @@ pub(crate) async fn rollback(
 
 /// Step 6: the greeter's child killed with SIGKILL. Returns the restarts
 /// seen.
-pub(crate) async fn restart(ui: &Ui, host: &plugkit::Host, traffic: &Traffic) -> Result<u32> {
+pub(crate) async fn restart(
+    ui: &Ui,
+    host: &plugkit::Host,
+    events: &mut Events<'_>,
+    traffic: &Traffic,
+) -> Result<u32> {
     ui.section(
         6,
         "Crash: the greeter's child process is killed with SIGKILL",
@@ -502,14 +507,6 @@ pub(crate) async fn restart(ui: &Ui, host: &plugkit::Host, traffic: &Traffic) ->
                 cause,
                 in_flight: n,
             } => {
-                ui.event(
-                    Source::Process,
-                    true,
-                    &format!(
-                        "greeter {} crashed: {cause}; {n} call(s) in flight failed",
-                        event.version
-                    ),
-                );
                 let by_the_kill = matches!(cause, CrashCause::Signaled { signal: 9 });
                 ui.check(
                     by_the_kill,
@@ -518,22 +515,8 @@ pub(crate) async fn restart(ui: &Ui, host: &plugkit::Host, traffic: &Traffic) ->
                 );
                 in_flight = Some(*n);
             }
-            InstanceEventKind::Restarting { attempt, backoff } => ui.event(
-                Source::Process,
-                false,
-                &format!(
-                    "restarting greeter {} (attempt {attempt}, after {} ms)",
-                    event.version,
-                    backoff.as_millis()
-                ),
-            ),
-            InstanceEventKind::Restarted { attempt } => {
+            InstanceEventKind::Restarted { .. } => {
                 restarts += 1;
-                ui.event(
-                    Source::Process,
-                    false,
-                    &format!("greeter {} restarted (attempt {attempt})", event.version),
-                );
                 break killed.elapsed();
             }
             InstanceEventKind::Failed { cause } => {
@@ -545,6 +528,20 @@ pub(crate) async fn restart(ui: &Ui, host: &plugkit::Host, traffic: &Traffic) ->
             _ => {}
         }
     };
+    // The host's own stream says the same, in its words.
+    let is_greeter = |event: &HotLoadEvent| {
+        matches!(event, HotLoadEvent::Crashed { plugin, .. } | HotLoadEvent::Restarted { plugin, .. }
+            if plugin == "greeter")
+    };
+    events
+        .until(
+            is_greeter,
+            vec![Awaited::new("plugin_restarted for greeter", |event| {
+                matches!(event, HostEvent::HotLoad(HotLoadEvent::Restarted { plugin, .. })
+                    if plugin == "greeter")
+            })],
+        )
+        .await?;
     let new_pid = instance.as_process().and_then(|process| process.pid());
     let at_restart = traffic.counts();
     traffic

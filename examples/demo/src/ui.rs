@@ -27,8 +27,6 @@ const FAILED: Style = AnsiColor::Red.on_default().bold();
 const DISCOVERY: Style = AnsiColor::Blue.on_default();
 /// Hot-load events.
 const HOST: Style = AnsiColor::Magenta.on_default();
-/// Events of a plugin's child process.
-const PROCESS: Style = AnsiColor::Yellow.on_default();
 /// Events that report something going wrong (on purpose, in this demo).
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 
@@ -37,10 +35,8 @@ const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 pub(crate) enum Source {
     /// Discovery (files seen in the plugins directory).
     Discovery,
-    /// The host (loads, swaps, rollbacks, refusals).
+    /// The host (loads, swaps, rollbacks, refusals, crashes, restarts).
     Host,
-    /// A plugin's child process (crash, restart).
-    Process,
 }
 
 /// The demo's output, and the checks that failed.
@@ -119,7 +115,6 @@ impl Ui {
         let (tag, style) = match source {
             Source::Discovery => ("discovery", DISCOVERY),
             Source::Host => ("host", HOST),
-            Source::Process => ("process", PROCESS),
         };
         let text_style = if warning { WARNING } else { Style::new() };
         let mut lines = text.lines();
