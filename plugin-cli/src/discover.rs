@@ -3,7 +3,7 @@
 //! `--json` exactly one object:
 //!
 //! ```text
-//! {"plugins": [{"name", "version", "transport", "manifest_path", "artifact_path"}...],
+//! {"plugins": [{"name", "version", "transport", "manifest_path", "artifact_path", "endpoints"}...],
 //!  "invalid": [{"path", "errors": [DIAGNOSTIC...]}...],
 //!  "skipped": [{"path", "reason"}...],
 //!  "unreadable": [{"path", "reason"}...]}
@@ -16,6 +16,12 @@
 //! and IO errors (an invalid glob, a directory named on the command line
 //! that does not exist).
 //!
+//! With `--etcd URL`, the plugins registered there are listed too: their
+//! `manifest_path` is `<prefix>/<name>/<version>`, `endpoints` the
+//! `host:port` of each live instance (left out for a plugin found in a
+//! directory), and the table shows them after the path. A cluster that
+//! does not answer is an IO error (exit 2), like a missing directory.
+//!
 //! Everything taken from the files (paths, names, diagnostics) is escaped
 //! in the text output, so no file can forge a line of it.
 
@@ -23,8 +29,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use plugkit::discovery::{Discovery, printable, printable_path};
+use anyhow::{Result, bail};
+use plugkit::discovery::{Discovery, DiscoveryError, printable, printable_path};
 use plugkit::manifest::Diagnostic;
 use serde::Serialize;
 
@@ -44,6 +50,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let config = args.scan.config();
     args.scan.check_dirs()?;
     let found = plugkit::discovery::discover(&config)?;
+    if let Some(error) = found
+        .errors
+        .iter()
+        .find(|e| matches!(e, DiscoveryError::Etcd { .. }))
+    {
+        bail!("{}", error.to_string_with_causes());
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
@@ -72,6 +85,8 @@ struct PluginJson<'a> {
     transport: &'static str,
     manifest_path: String,
     artifact_path: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    endpoints: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +112,7 @@ impl<'a> Report<'a> {
                 transport: p.transport().as_str(),
                 manifest_path: shown(&p.manifest_path),
                 artifact_path: p.artifact_path.as_deref().map(shown),
+                endpoints: p.endpoints().collect(),
             })
             .collect();
         let invalid = found
@@ -159,7 +175,16 @@ fn write_table(out: &mut impl Write, found: &Discovery) -> Result<()> {
                     printable(p.name()).into_owned(),
                     p.version().to_string(),
                     p.transport().to_string(),
-                    printable_path(&p.manifest_path).into_owned(),
+                    if p.is_registered() {
+                        let endpoints: Vec<&str> = p.endpoints().collect();
+                        format!(
+                            "{} ({})",
+                            printable_path(&p.manifest_path),
+                            printable(&endpoints.join(", "))
+                        )
+                    } else {
+                        printable_path(&p.manifest_path).into_owned()
+                    },
                 ]
             })
             .collect();

@@ -12,6 +12,7 @@ mod discover;
 mod lines;
 mod logs;
 mod manifest;
+mod register;
 mod resolve;
 mod run;
 mod scan;
@@ -40,10 +41,12 @@ enum Command {
     Version(version::Command),
     /// Resolve the plugins found in directories: versions and load order.
     Resolve(resolve::Args),
-    /// Find plugins in directories.
+    /// Find plugins in directories (and etcd).
     Discover(discover::Args),
-    /// Watch directories and print discovery events as they happen.
+    /// Watch directories (and etcd) and print discovery events as they happen.
     Watch(watch::Args),
+    /// Register a running remote (gRPC) plugin instance in etcd until stopped.
+    Register(register::Args),
     /// Run a host over directories: load, hot-reload on change, and answer
     /// JSON calls read from stdin, one per line.
     Run(run::Args),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => resolve::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Register(args) => register::run(args),
         Command::Run(args) => run::run(args),
     };
     match result {

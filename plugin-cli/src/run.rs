@@ -19,7 +19,9 @@
 //! - **stderr**: events as they happen; with `--json` one JSON object per
 //!   line with `"event"` and `"stream"` (`"discovery"` or `"hot_load"`):
 //!   discovery `plugin_discovered`, `plugin_updated`, `plugin_removed`,
-//!   `manifest_invalid` (and its other events, such as `plugin_skipped`);
+//!   `manifest_invalid` (and its other events, such as `plugin_skipped`,
+//!   and `plugin_endpoints_changed` for a plugin registered in etcd whose
+//!   set of instances changed, with `endpoints` and `old_endpoints`);
 //!   hot-load `plugin_loading`, `plugin_loaded`, `plugin_load_failed`,
 //!   `plugin_unloading`, `plugin_unloaded`, `plugin_updated` (sent once new
 //!   calls go to the new version), `plugin_rolled_back`,
@@ -34,6 +36,9 @@
 //! - Native copies and kept versions live in a cache directory (`--cache
 //!   DIR`, default a fresh directory under the system's temporary
 //!   directory, removed at exit).
+//! - `--etcd URL [--etcd-prefix P]` (beside or instead of directories)
+//!   adds the plugins registered in etcd (`plugkit register`), each a gRPC
+//!   plugin with its instances' endpoints.
 //! - EOF on stdin or Ctrl-C: stop taking calls, answer those in flight,
 //!   shut every plugin down in reverse load order, exit 0.
 

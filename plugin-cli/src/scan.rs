@@ -3,6 +3,12 @@
 //! lists is exactly what the others consider: one [`ScanArgs`], flattened
 //! into each command's arguments, turned into one `DiscoveryConfig`.
 //!
+//! `--etcd URL` (repeatable: the client URLs of one cluster) adds an etcd
+//! source where remote plugin instances register (`plugkit register`),
+//! under `--etcd-prefix` (default `/plugkit/plugins`); with it the
+//! directories may be left out. It needs the command line built with its
+//! `etcd` feature; without, it is a usage error naming the feature.
+//!
 //! A directory named on the command line must exist: a missing or unreadable
 //! one is an IO error (exit 2) in every command. Discovery itself reports a
 //! missing search directory in its results and carries on (a library user
@@ -12,15 +18,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use plugkit::discovery::{DiscoveryConfig, printable_path};
+use plugkit::discovery::{DEFAULT_ETCD_PREFIX, DiscoveryConfig, EtcdSource, printable_path};
 
 /// What to scan and how: shared by `discover`, `resolve` and `watch`.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct ScanArgs {
     /// Directories to search, in order of precedence (a manifest file is
     /// read as one). Each must exist.
-    #[arg(required = true, value_name = "DIR")]
+    #[arg(required_unless_present = "etcd", value_name = "DIR")]
     pub(crate) dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) etcd: EtcdArgs,
     /// Accept only plugins whose artifact's file name matches GLOB, such as
     /// '*.so' or '*-plugin' (repeatable; default: any name).
     #[arg(long = "pattern", value_name = "GLOB")]
@@ -41,6 +49,27 @@ pub(crate) struct ScanArgs {
     capabilities: Vec<String>,
 }
 
+/// Where remote plugins register: shared by the scanning commands and
+/// `plugkit register`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct EtcdArgs {
+    /// Also discover the plugins registered in the etcd cluster at URL,
+    /// such as http://127.0.0.1:2379 (repeatable: one cluster's URLs).
+    #[arg(long = "etcd", value_name = "URL")]
+    pub(crate) etcd: Vec<String>,
+    /// The key prefix the plugins register under in etcd.
+    #[arg(long, value_name = "PREFIX", default_value = DEFAULT_ETCD_PREFIX, requires = "etcd")]
+    pub(crate) etcd_prefix: String,
+}
+
+impl EtcdArgs {
+    /// The etcd source, when `--etcd` was given.
+    pub(crate) fn source(&self) -> Option<EtcdSource> {
+        (!self.etcd.is_empty())
+            .then(|| EtcdSource::new(self.etcd.iter().cloned()).with_prefix(&self.etcd_prefix))
+    }
+}
+
 impl ScanArgs {
     /// The discovery configuration these arguments describe.
     pub(crate) fn config(&self) -> DiscoveryConfig {
@@ -55,6 +84,7 @@ impl ScanArgs {
             .with_exclude_globs(globs.into_iter().cloned())
             .with_exclude_paths(paths)
             .with_required_capabilities(self.capabilities.iter().cloned())
+            .with_etcd(self.etcd.source())
     }
 
     /// Fails (exit 2) when a directory named on the command line is missing

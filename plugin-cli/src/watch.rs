@@ -18,6 +18,18 @@
 //! {"event":"lagged","stream":"discovery","plugin":null,"version":null,"missed":N}
 //! ```
 //!
+//! With `--etcd URL` the plugins registered in etcd are watched too (see
+//! `scan.rs`): their `path` is `<prefix>/<name>/<version>` (a record's key
+//! for `manifest_invalid` and `plugin_skipped`), their events carry
+//! `endpoints`, and a change of their instances alone is
+//!
+//! ```text
+//! {"event":"plugin_endpoints_changed","stream":"discovery","plugin":..,"version":..,"path":..,"endpoints":[..],"old_endpoints":[..]}
+//! ```
+//!
+//! An etcd cluster that cannot be reached is reported on stderr and tried
+//! again until it answers; the watch resumes where it broke off.
+//!
 //! `path` is the manifest's path. Errors found while watching (a directory
 //! that cannot be read) go to stderr, so stdout stays a clean event stream.
 
@@ -27,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use plugkit::discovery::{DiscoveryEngine, RecvError, WatchBackend, printable_path};
+use plugkit::discovery::{DiscoveryEngine, RecvError, WatchBackend, printable, printable_path};
 use serde_json::json;
 
 use crate::scan::ScanArgs;
@@ -59,18 +71,25 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     args.scan.check_dirs()?;
     engine.set_error_handler(|error| match error.path() {
         Some(path) => eprintln!("warning: {}: {}", printable_path(path), error.reason()),
-        None => eprintln!("warning: {}", error.reason()),
+        None => eprintln!("warning: {}", error.to_string_with_causes()),
     });
     let mut events = engine.subscribe();
     let stopper = Arc::clone(&engine);
     ctrlc::set_handler(move || stopper.stop()).context("cannot handle Ctrl-C")?;
     if !args.json {
-        let dirs: Vec<String> = engine
+        let mut dirs: Vec<String> = engine
             .config()
             .directories
             .iter()
             .map(|d| printable_path(d).into_owned())
             .collect();
+        if let Some(source) = &engine.config().etcd {
+            dirs.push(format!(
+                "etcd {} under {}",
+                printable(&source.endpoints.join(",")),
+                printable(&source.prefix)
+            ));
+        }
         eprintln!("watching {} (Ctrl-C to stop)", dirs.join(", "));
     }
     engine.start()?;
