@@ -18,7 +18,7 @@ use crate::instance::{CrashCause, FailureCause};
 pub enum LoadError {
     /// The manifest's transport is not one this loader can run yet.
     #[error(
-        "plugin {plugin}: transport `{transport}` is not supported by this loader (it runs `native` and `process` plugins)"
+        "plugin {plugin}: transport `{transport}` is not supported by this loader (it runs `native`, `process` and `grpc` plugins)"
     )]
     UnsupportedTransport {
         /// The plugin.
@@ -208,12 +208,39 @@ pub enum LoadError {
         /// What is missing.
         what: &'static str,
     },
+    /// A remote (gRPC) plugin was given no endpoint.
+    #[error("plugin {plugin}: no endpoint to load it from")]
+    NoEndpoints {
+        /// The plugin.
+        plugin: String,
+    },
+    /// No endpoint of a remote (gRPC) plugin could be used: each one's
+    /// reason, in the order given (invalid or plaintext endpoints are
+    /// refused before any is dialled).
+    #[error(
+        "plugin {plugin}: no endpoint could be used: {}",
+        endpoint_list(errors)
+    )]
+    Remote {
+        /// The plugin.
+        plugin: String,
+        /// Why each endpoint failed.
+        errors: Vec<crate::grpc::EndpointError>,
+    },
     /// Process plugins need a tokio runtime with IO and time enabled.
     #[error("plugin {plugin}: process plugins are loaded from inside a tokio runtime")]
     NoRuntime {
         /// The plugin.
         plugin: String,
     },
+}
+
+fn endpoint_list(errors: &[crate::grpc::EndpointError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `; its stderr ended with: ...` when a child wrote anything.
@@ -299,6 +326,47 @@ pub enum CallError {
         method: String,
         /// The timeout.
         after: std::time::Duration,
+    },
+    /// A remote plugin's connection broke while the call was in flight:
+    /// it may or may not have run.
+    #[error(
+        "plugin {plugin}: {method}: the connection to {endpoint} broke while the call was in flight (it may or may not have run): {reason}"
+    )]
+    Disconnected {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
+        /// The endpoint the call went to.
+        endpoint: String,
+        /// What broke.
+        reason: String,
+    },
+    /// No endpoint of a remote plugin was in rotation before the call's
+    /// deadline; the call was never sent.
+    #[error("plugin {plugin}: {method}: no endpoint took calls within {} ms: {reason}", after.as_millis())]
+    Unavailable {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
+        /// How long the call waited.
+        after: std::time::Duration,
+        /// Why each endpoint is out of rotation.
+        reason: String,
+    },
+    /// A remote plugin's server refused the call (a gRPC status that is no
+    /// transport failure: unimplemented, message too large, ...).
+    #[error("plugin {plugin}: {method}: the server at {endpoint} refused the call: {message}")]
+    Remote {
+        /// The plugin.
+        plugin: String,
+        /// The method called.
+        method: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The status, in words.
+        message: String,
     },
     /// A request could not be encoded or a reply decoded.
     #[error("plugin {plugin}: {method}: {message}")]

@@ -2,8 +2,8 @@
 //! machine, one event stream and one shutdown.
 //!
 //! **Design decision: an enum over the transports, not a trait object.**
-//! The transports are a closed set that this crate owns (native, process,
-//! and later remote), so a `match` dispatches each call statically: no
+//! The transports are a closed set that this crate owns (native, process
+//! and gRPC), so a `match` dispatches each call statically: no
 //! allocation of a boxed future per call and nothing for the optimizer to
 //! lose, which matters on the native path where a whole call costs a few
 //! nanoseconds. Everything a host relies on (states, draining, the panic
@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::CallError;
+use crate::grpc::{EndpointError, GrpcPlugin};
 use crate::native::NativePlugin;
 use crate::process::ProcessPlugin;
 
@@ -66,6 +67,9 @@ impl InstanceInfo {
 ///
 /// ```text
 /// Starting ─▶ Running ◀──▶ Restarting        (process: a crash, then a new child)
+///               ▲ ╲
+///               │  ▶ Disconnected            (grpc: no endpoint in rotation, reconnecting)
+///               └────┘
 ///                │  ╲          │
 ///                │   ╲─────────┴──▶ Failed { cause }   (panic, restarts exhausted)
 ///                ▼                     │
@@ -89,6 +93,10 @@ pub enum InstanceState {
         /// Which consecutive restart (from 1).
         attempt: u32,
     },
+    /// A remote (gRPC) plugin has no endpoint in rotation: every endpoint
+    /// is unreachable or not serving (or the set is empty). The loader
+    /// keeps reconnecting; calls wait for an endpoint, up to their deadline.
+    Disconnected,
     /// Shutting down: no new calls, the calls in flight may finish.
     Draining,
     /// Shut down.
@@ -107,6 +115,7 @@ impl InstanceState {
             InstanceState::Starting => "starting",
             InstanceState::Running => "running",
             InstanceState::Restarting { .. } => "restarting",
+            InstanceState::Disconnected => "disconnected",
             InstanceState::Draining => "draining",
             InstanceState::Stopped => "stopped",
             InstanceState::Failed { .. } => "failed",
@@ -217,6 +226,9 @@ pub enum Ended {
     Terminated,
     /// The child ignored `SIGTERM` too and was ended with `SIGKILL`.
     Killed,
+    /// A remote (gRPC) plugin: this host closed its connections; the
+    /// service itself runs on (other hosts may share it).
+    Disconnected,
     /// No child was running (it was between restarts, or had failed).
     NotRunning,
     /// The instance was already stopped.
@@ -233,6 +245,7 @@ impl fmt::Display for Ended {
             Ended::Unclean { reason } => write!(f, "shut down uncleanly: {reason}"),
             Ended::Terminated => f.write_str("ended with SIGTERM"),
             Ended::Killed => f.write_str("ended with SIGKILL"),
+            Ended::Disconnected => f.write_str("disconnected (the remote service runs on)"),
             Ended::NotRunning => f.write_str("no child was running"),
             Ended::AlreadyStopped => f.write_str("already stopped"),
         }
@@ -289,6 +302,53 @@ pub enum InstanceEventKind {
         /// How the plugin ended.
         ended: Ended,
     },
+    /// A remote plugin's endpoint connected and passed the handshake.
+    Connected {
+        /// The endpoint (`host:port`).
+        endpoint: String,
+    },
+    /// A remote plugin's endpoint went away (its connection broke); the
+    /// calls in flight on it fail with [`CallError::Disconnected`].
+    Disconnected {
+        /// The endpoint.
+        endpoint: String,
+        /// What broke.
+        reason: String,
+        /// Calls in flight on that endpoint when it broke.
+        in_flight: usize,
+    },
+    /// A remote plugin's endpoint is dialled again after `backoff`.
+    Reconnecting {
+        /// The endpoint.
+        endpoint: String,
+        /// Which consecutive attempt (from 1).
+        attempt: u32,
+        /// The wait before it.
+        backoff: Duration,
+        /// Why the last attempt or connection failed.
+        reason: String,
+    },
+    /// A remote plugin's endpoint takes calls again (its health serves).
+    InRotation {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// A remote plugin's endpoint is connected but takes no calls: its
+    /// health does not serve.
+    OutOfRotation {
+        /// The endpoint.
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+    /// A remote plugin's endpoint set changed
+    /// ([`Instance::set_endpoints`]).
+    EndpointsChanged {
+        /// Endpoints added.
+        added: Vec<String>,
+        /// Endpoints removed (their calls in flight may finish).
+        removed: Vec<String>,
+    },
 }
 
 /// The counters of an instance, for status pages.
@@ -338,6 +398,7 @@ pub struct Instance {
 enum Transports {
     Native(NativePlugin),
     Process(ProcessPlugin),
+    Grpc(GrpcPlugin),
 }
 
 impl fmt::Debug for Instance {
@@ -368,11 +429,20 @@ impl From<ProcessPlugin> for Instance {
     }
 }
 
+impl From<GrpcPlugin> for Instance {
+    fn from(plugin: GrpcPlugin) -> Self {
+        Instance {
+            transport: Transports::Grpc(plugin),
+        }
+    }
+}
+
 impl Instance {
     fn life(&self) -> &crate::lifecycle::Lifecycle {
         match &self.transport {
             Transports::Native(plugin) => plugin.life(),
             Transports::Process(plugin) => plugin.life(),
+            Transports::Grpc(plugin) => plugin.life(),
         }
     }
 
@@ -429,7 +499,7 @@ impl Instance {
     pub fn as_native(&self) -> Option<&NativePlugin> {
         match &self.transport {
             Transports::Native(plugin) => Some(plugin),
-            Transports::Process(_) => None,
+            _ => None,
         }
     }
 
@@ -437,7 +507,27 @@ impl Instance {
     pub fn as_process(&self) -> Option<&ProcessPlugin> {
         match &self.transport {
             Transports::Process(plugin) => Some(plugin),
-            Transports::Native(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The remote handle, when this is a gRPC plugin.
+    pub fn as_grpc(&self) -> Option<&GrpcPlugin> {
+        match &self.transport {
+            Transports::Grpc(plugin) => Some(plugin),
+            _ => None,
+        }
+    }
+
+    /// Replaces a remote plugin's endpoint set, keeping this instance (see
+    /// [`GrpcPlugin::set_endpoints`]); other transports have no endpoints
+    /// and answer [`EndpointError::NotRemote`].
+    pub fn set_endpoints(&self, endpoints: &[String]) -> Result<(), EndpointError> {
+        match &self.transport {
+            Transports::Grpc(plugin) => plugin.set_endpoints(endpoints),
+            _ => Err(EndpointError::NotRemote {
+                plugin: self.name().to_string(),
+            }),
         }
     }
 
@@ -446,6 +536,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.call(method, request),
             Transports::Process(plugin) => plugin.call(method, request).await,
+            Transports::Grpc(plugin) => plugin.call(method, request).await,
         }
     }
 
@@ -460,6 +551,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.call(method, request),
             Transports::Process(plugin) => plugin.call_with_timeout(method, request, timeout).await,
+            Transports::Grpc(plugin) => plugin.call_with_timeout(method, request, timeout).await,
         }
     }
 
@@ -474,6 +566,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.call_typed(method, request),
             Transports::Process(plugin) => plugin.call_typed(method, request).await,
+            Transports::Grpc(plugin) => plugin.call_typed(method, request).await,
         }
     }
 
@@ -487,6 +580,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.call_json(method, request),
             Transports::Process(plugin) => plugin.call_json(method, request).await,
+            Transports::Grpc(plugin) => plugin.call_json(method, request).await,
         }
     }
 
@@ -496,6 +590,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.methods(),
             Transports::Process(plugin) => plugin.methods().await,
+            Transports::Grpc(plugin) => plugin.methods().await,
         }
     }
 
@@ -504,6 +599,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.health(),
             Transports::Process(plugin) => plugin.health().await,
+            Transports::Grpc(plugin) => plugin.health().await,
         }
     }
 
@@ -537,6 +633,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.export_state(),
             Transports::Process(plugin) => plugin.export_state().await,
+            Transports::Grpc(plugin) => plugin.export_state().await,
         }
     }
 
@@ -546,6 +643,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.import_state(state),
             Transports::Process(plugin) => plugin.import_state(state).await,
+            Transports::Grpc(plugin) => plugin.import_state(state).await,
         }
     }
 
@@ -556,6 +654,7 @@ impl Instance {
         match &self.transport {
             Transports::Native(plugin) => plugin.shutdown(grace).await,
             Transports::Process(plugin) => plugin.shutdown(grace).await,
+            Transports::Grpc(plugin) => plugin.shutdown(grace).await,
         }
     }
 

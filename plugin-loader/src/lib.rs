@@ -7,7 +7,12 @@
 //!   opened in-process through a checked stable ABI (see [`native`]);
 //! - **process**: executables whose `main` calls `plugkit_sdk::serve`, run
 //!   as supervised child processes speaking the SDK's framed protocol over
-//!   stdio (see [`process`]).
+//!   stdio (see [`process`]);
+//! - **grpc**: remote plugins (`plugkit_sdk::serve_grpc`, or a plugin
+//!   binary started with `--grpc-listen`), dialled with tonic at one or
+//!   more `host:port` endpoints, load-balanced, with TLS or mutual TLS,
+//!   reconnecting with backoff (see [`grpc`]; [`Loader::load_remote`]
+//!   takes an endpoint set, [`Instance::set_endpoints`] changes it).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,6 +70,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod grpc;
 mod instance;
 mod lifecycle;
 mod limits;
@@ -74,6 +80,7 @@ pub mod native;
 pub mod process;
 
 pub use error::{CallError, LoadError};
+pub use grpc::{EndpointError, GrpcConfig, GrpcPlugin, GrpcTls};
 pub use instance::{
     CrashCause, Ended, FailureCause, Instance, InstanceEvent, InstanceEventKind, InstanceInfo,
     InstanceState, InstanceStats, ShutdownOutcome,

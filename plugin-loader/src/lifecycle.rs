@@ -240,6 +240,21 @@ impl Lifecycle {
         allowed
     }
 
+    /// Moves to `to` only if the current state passes `from` (checked and
+    /// changed under one lock); returns whether it moved.
+    pub(crate) fn set_state_if(
+        &self,
+        from: impl FnOnce(&InstanceState) -> bool,
+        to: InstanceState,
+    ) -> bool {
+        let mut current = lock(&self.state);
+        if from(&current.0) && current.0 != to {
+            *current = (to, Instant::now());
+            return true;
+        }
+        false
+    }
+
     /// Marks the instance failed for good: the gate closes, later calls are
     /// refused with the cause, and a `Failed` event goes out. Returns
     /// whether this call made it fail (it may have failed or stopped before).

@@ -1,5 +1,5 @@
 //! [`Loader`]: takes a manifest and its directory, picks the transport,
-//! and hands back an [`Instance`]. Artifacts of both transports go through
+//! and hands back an [`Instance`]. Artifacts of both local transports go through
 //! the same staging: read (bounded, regular files only), verified against
 //! the manifest's checksum, and copied into the cache directory; the copy
 //! is what runs.
@@ -12,6 +12,7 @@ use plugin_manifest::{Checksum, Manifest, Transport};
 use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
+use crate::grpc::GrpcConfig;
 use crate::instance::Instance;
 use crate::process::ProcessConfig;
 
@@ -29,6 +30,8 @@ pub struct LoaderConfig {
     pub max_artifact_size: u64,
     /// How process plugins are run.
     pub process: ProcessConfig,
+    /// How remote (gRPC) plugins are dialled.
+    pub grpc: GrpcConfig,
 }
 
 impl Default for LoaderConfig {
@@ -37,6 +40,7 @@ impl Default for LoaderConfig {
             cache_dir: std::env::temp_dir().join("plugkit-cache"),
             max_artifact_size: 1 << 30,
             process: ProcessConfig::default(),
+            grpc: GrpcConfig::default(),
         }
     }
 }
@@ -57,6 +61,12 @@ impl LoaderConfig {
     /// The same configuration with another process configuration.
     pub fn with_process(mut self, process: ProcessConfig) -> Self {
         self.process = process;
+        self
+    }
+
+    /// The same configuration with another gRPC configuration.
+    pub fn with_grpc(mut self, grpc: GrpcConfig) -> Self {
+        self.grpc = grpc;
         self
     }
 }
@@ -162,8 +172,46 @@ impl Loader {
                 .await?;
                 Ok(Instance::from(plugin))
             }
+            Transport::Grpc => {
+                self.load_remote(manifest, &[manifest.endpoint().to_string()])
+                    .await
+            }
             transport => Err(LoadError::UnsupportedTransport { plugin, transport }),
         }
+    }
+
+    /// Loads a remote (gRPC) plugin served at `endpoints` (each
+    /// `host:port`): several endpoints of one plugin version are one
+    /// instance, load-balanced over those in rotation. The handshake checks
+    /// each against the manifest's name and version; the manifest's own
+    /// `endpoint` is not used (a discovery source such as etcd gives the
+    /// set). Every endpoint is checked before any is dialled (syntax, the
+    /// plaintext rule); the load succeeds when at least one passes its
+    /// handshake within [`GrpcConfig::connect_timeout`], and the others
+    /// keep being dialled with backoff. Change the set later with
+    /// [`Instance::set_endpoints`], which keeps the instance. Needs a tokio
+    /// runtime.
+    ///
+    /// ```no_run
+    /// # async fn example(manifest: plugin_manifest::Manifest) -> Result<(), Box<dyn std::error::Error>> {
+    /// use plugin_loader::{Loader, LoaderConfig};
+    ///
+    /// let loader = Loader::new(LoaderConfig::default());
+    /// let endpoints = ["127.0.0.1:50051".to_string(), "127.0.0.1:50052".to_string()];
+    /// let greeter = loader.load_remote(&manifest, &endpoints).await?;
+    /// let reply = greeter.call_json("greet", &serde_json::json!({"name": "Ada"})).await?;
+    /// // Later, from a discovery source: the same instance, another set.
+    /// greeter.set_endpoints(&["127.0.0.1:50053".to_string()])?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn load_remote(
+        &self,
+        manifest: &Manifest,
+        endpoints: &[String],
+    ) -> Result<Instance, LoadError> {
+        let plugin = crate::grpc::load(&self.config.grpc, manifest, endpoints).await?;
+        Ok(Instance::from(plugin))
     }
 }
 

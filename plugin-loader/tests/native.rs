@@ -464,10 +464,11 @@ async fn many_threads_call_one_plugin_at_once() {
 }
 
 #[tokio::test]
-async fn other_transports_are_refused() {
+async fn a_grpc_plugin_that_does_not_answer_fails_to_load_with_the_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
     let manifest = plugin_manifest::parse(
-        b"name: remote\nversion: 1.0.0\ntransport: grpc\nendpoint: localhost:9\n",
+        b"name: remote\nversion: 1.0.0\ntransport: grpc\nendpoint: 127.0.0.1:9\n",
         "m.yaml",
     )
     .expect("valid")
@@ -476,17 +477,16 @@ async fn other_transports_are_refused() {
     let error = loader
         .load(&manifest, dir.path())
         .await
-        .expect_err("grpc is not supported yet");
+        .expect_err("nothing answers");
     assert!(
         matches!(
-            error,
-            LoadError::UnsupportedTransport {
-                transport: plugin_manifest::Transport::Grpc,
-                ..
-            }
+            &error,
+            LoadError::Remote { errors, .. }
+                if matches!(&errors[..], [plugin_loader::EndpointError::Connect { .. }])
         ),
         "{error}"
     );
+    assert!(error.to_string().contains("127.0.0.1:9"), "{error}");
 }
 
 /// A native instance whose plugin records each `shutdown` in a file.

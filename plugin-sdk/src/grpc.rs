@@ -628,12 +628,21 @@ impl GrpcServer {
         }
         let router = builder.add_service(health_service).add_service(service);
 
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (done, finished) = oneshot::channel();
+        // SERVING before the first connection is accepted, so no host
+        // ever watches a status that is not set yet.
+        let (reported, ready) = std::sync::mpsc::channel();
         {
             let shared = Arc::clone(&shared);
             runtime.spawn(async move {
                 shared.report(true).await;
+                let _ = reported.send(());
+            });
+        }
+        let _ = ready.recv();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel();
+        {
+            runtime.spawn(async move {
                 let served = router
                     .serve_with_incoming_shutdown(incoming, async {
                         let _ = stopped.await;
