@@ -60,6 +60,8 @@ const FULL_VAR: &str = "PLUGKIT_BENCH_FULL";
 /// `cargo xtask bench`, with the arguments after `bench`.
 pub(crate) fn run(root: &Path, extra: &[String]) -> Result<()> {
     let request = Request::parse(extra, std::env::var_os(FULL_VAR).as_deref());
+    // The etcd benches need protoc to build and etcd to run.
+    crate::setup::run()?;
     let paths = Paths::new(root, |name| std::env::var_os(name));
     if paths.criterion.exists() {
         std::fs::remove_dir_all(&paths.criterion).with_context(|| {
@@ -144,7 +146,13 @@ impl Request {
         };
         let mut out = vec!["bench".to_string()];
         if !given(Some("-p"), "--package") {
-            out.push("--workspace".into());
+            // The whole workspace includes the etcd benches, behind the
+            // features `setup` provides for.
+            out.extend([
+                "--workspace".into(),
+                "--features".into(),
+                crate::setup::ETCD_FEATURES.into(),
+            ]);
         }
         if !given(None, "--bench") {
             // `--bench '*'` selects bench targets only: `--benches` would
@@ -242,7 +250,14 @@ mod tests {
         let cargo = |args: &[&str]| Request::parse(&strings(args), None).cargo_args();
         assert_eq!(
             cargo(&[]),
-            strings(&["bench", "--workspace", "--bench", "*"])
+            strings(&[
+                "bench",
+                "--workspace",
+                "--features",
+                crate::setup::ETCD_FEATURES,
+                "--bench",
+                "*"
+            ])
         );
         assert_eq!(
             cargo(&["-p", "plugin-version"]),
