@@ -27,7 +27,9 @@
 //!   calls go to the new version), `plugin_rolled_back`,
 //!   `plugin_update_refused`, and for a running process plugin
 //!   `plugin_crashed`, `plugin_restarted` (with `attempt`) and
-//!   `plugin_failed`; each with `plugin` and `version` (`null` where
+//!   `plugin_failed`, and for a remote plugin `plugin_endpoint_down` and
+//!   `plugin_endpoint_up` (with `endpoint`); each with `plugin` and
+//!   `version` (`null` where
 //!   unknown) and `old_version`, `path`, `error`/`reason` where they apply.
 //!   Log lines, the command's own and those of the host and the plugins
 //!   (`tracing` events, at `info` and above unless `PLUGKIT_LOG` says

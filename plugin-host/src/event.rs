@@ -99,6 +99,28 @@ pub enum HotLoadEvent {
         /// Why.
         error: String,
     },
+    /// One endpoint of a remote plugin went away (or stopped serving): its
+    /// calls in flight failed, the others carry the calls, and it is
+    /// dialled again with backoff.
+    EndpointDown {
+        /// The plugin.
+        plugin: String,
+        /// Its version.
+        version: Version,
+        /// The endpoint (`host:port`).
+        endpoint: String,
+        /// What happened.
+        error: String,
+    },
+    /// An endpoint of a remote plugin takes calls (again).
+    EndpointUp {
+        /// The plugin.
+        plugin: String,
+        /// Its version.
+        version: Version,
+        /// The endpoint (`host:port`).
+        endpoint: String,
+    },
     /// A change was refused (by the version policy, or because the
     /// dependencies would break); `version` keeps serving.
     UpdateRefused {
@@ -128,6 +150,8 @@ impl HotLoadEvent {
             HotLoadEvent::Crashed { .. } => "plugin_crashed",
             HotLoadEvent::Restarted { .. } => "plugin_restarted",
             HotLoadEvent::Failed { .. } => "plugin_failed",
+            HotLoadEvent::EndpointDown { .. } => "plugin_endpoint_down",
+            HotLoadEvent::EndpointUp { .. } => "plugin_endpoint_up",
         }
     }
 
@@ -144,14 +168,16 @@ impl HotLoadEvent {
             | HotLoadEvent::UpdateRefused { plugin, .. }
             | HotLoadEvent::Crashed { plugin, .. }
             | HotLoadEvent::Restarted { plugin, .. }
-            | HotLoadEvent::Failed { plugin, .. } => plugin,
+            | HotLoadEvent::Failed { plugin, .. }
+            | HotLoadEvent::EndpointDown { plugin, .. }
+            | HotLoadEvent::EndpointUp { plugin, .. } => plugin,
         }
     }
 
     /// The event as one JSON object of the `plugkit run --json` schema:
     /// `event`, `stream` (`"hot_load"`), `plugin`, `version`, and
-    /// `old_version`, `failed_version`, `candidate`, `error`, `reason` or
-    /// `attempt` where they apply.
+    /// `old_version`, `failed_version`, `candidate`, `error`, `reason`,
+    /// `attempt` or `endpoint` where they apply.
     pub fn to_json(&self) -> Value {
         let text = |v: &Version| Value::String(v.to_string());
         let optional = |v: &Option<Version>| v.as_ref().map_or(Value::Null, text);
@@ -173,6 +199,15 @@ impl HotLoadEvent {
             HotLoadEvent::Restarted {
                 version, attempt, ..
             } => json!({"version": text(version), "attempt": attempt}),
+            HotLoadEvent::EndpointDown {
+                version,
+                endpoint,
+                error,
+                ..
+            } => json!({"version": text(version), "endpoint": endpoint, "error": error}),
+            HotLoadEvent::EndpointUp {
+                version, endpoint, ..
+            } => json!({"version": text(version), "endpoint": endpoint}),
             HotLoadEvent::Updated {
                 old_version,
                 new_version,
@@ -268,6 +303,17 @@ impl fmt::Display for HotLoadEvent {
                 version,
                 error,
             } => write!(f, "{plugin} {version} failed: {error}"),
+            HotLoadEvent::EndpointDown {
+                plugin,
+                version,
+                endpoint,
+                error,
+            } => write!(f, "{plugin} {version} at {endpoint} is down: {error}"),
+            HotLoadEvent::EndpointUp {
+                plugin,
+                version,
+                endpoint,
+            } => write!(f, "{plugin} {version} at {endpoint} takes calls"),
         }
     }
 }
@@ -361,5 +407,26 @@ mod tests {
             error: "panicked in greet".into(),
         };
         assert_eq!(failed.to_json()["event"], "plugin_failed");
+        let down = HotLoadEvent::EndpointDown {
+            plugin: "greeter".into(),
+            version: v("1.0.0"),
+            endpoint: "127.0.0.1:7001".into(),
+            error: "connection reset (1 calls in flight failed)".into(),
+        };
+        assert_eq!(
+            down.to_json(),
+            json!({"event": "plugin_endpoint_down", "stream": "hot_load", "plugin": "greeter",
+                   "version": "1.0.0", "endpoint": "127.0.0.1:7001",
+                   "error": "connection reset (1 calls in flight failed)"})
+        );
+        let up = HotLoadEvent::EndpointUp {
+            plugin: "greeter".into(),
+            version: v("1.0.0"),
+            endpoint: "127.0.0.1:7001".into(),
+        };
+        assert_eq!(
+            up.to_string(),
+            "greeter 1.0.0 at 127.0.0.1:7001 takes calls"
+        );
     }
 }

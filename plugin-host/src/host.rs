@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use plugin_discovery::{DiscoveredPlugin, Discovery, DiscoveryConfig, DiscoveryEngine};
 use plugin_events::{Publisher, Subscription};
 use plugin_loader::{CallError, Health, Instance, InstanceEventKind, Loader};
-use plugin_manifest::Manifest;
+use plugin_manifest::{Manifest, Transport};
 use plugin_resolver::{
     DependencyKind, Registry, Resolution, ResolveError, ResolveOptions, Wanted, resolve,
 };
@@ -57,8 +57,12 @@ type Table = FxHashMap<String, Instance>;
 struct Source {
     manifest: Manifest,
     /// The manifest file it was read from (discovery's path; a snapshot's
-    /// for a rollback).
+    /// for a rollback; for a plugin registered in etcd, its key).
     manifest_path: PathBuf,
+    /// For a plugin registered in etcd: the endpoints of its instances
+    /// (one plugin to the host, balanced by its instance). Empty for one
+    /// found in a directory.
+    endpoints: Vec<String>,
 }
 
 impl Source {
@@ -66,6 +70,7 @@ impl Source {
         Source {
             manifest: plugin.manifest.clone(),
             manifest_path: plugin.manifest_path.clone(),
+            endpoints: plugin.endpoints().map(str::to_string).collect(),
         }
     }
 
@@ -395,8 +400,41 @@ impl DynamicLoader {
             .map(|plugin| (plugin.name().to_string(), plugin.version().clone()))
             .collect();
         state.refused.retain(|key| !proposed.contains(key));
-        lock(&self.inner.snapshot).discovery = discovery;
+        lock(&self.inner.snapshot).discovery = Arc::clone(&discovery);
         self.reconcile(&mut state).await;
+        self.follow_endpoints(&mut state, &discovery);
+    }
+
+    /// A running remote plugin whose registered instances changed (one
+    /// came, one went; same name and version) takes the new set in place:
+    /// no swap, its instance balances over what is there now.
+    fn follow_endpoints(&self, state: &mut State, discovery: &Discovery) {
+        for (name, running) in state.running.iter_mut() {
+            if running.source.endpoints.is_empty() {
+                continue;
+            }
+            let Some(plugin) = discovery
+                .versions_of(name)
+                .find(|p| p.version() == running.source.version() && p.is_registered())
+            else {
+                continue;
+            };
+            let endpoints: Vec<String> = plugin.endpoints().map(str::to_string).collect();
+            if endpoints == running.source.endpoints {
+                continue;
+            }
+            match running.instance.set_endpoints(&endpoints) {
+                Ok(()) => {
+                    tracing::info!(plugin = %name, version = %running.source.version(), endpoints = ?endpoints, "endpoints changed");
+                    running.source.endpoints = endpoints;
+                }
+                Err(error) => {
+                    let error = format!("cannot use its new endpoints: {error}");
+                    tracing::warn!(plugin = %name, version = %running.source.version(), "{error}");
+                    self.update_record(name, |r| r.last_error = Some(error));
+                }
+            }
+        }
     }
 
     /// Loads `name` (again): clears a manual unload or rollback pin, and
@@ -975,12 +1013,15 @@ impl DynamicLoader {
     ) -> Result<Instance, String> {
         let deadline = self.inner.config.hot_load.health_check_delay;
         let loading = async {
-            let instance = self
-                .inner
-                .loader
-                .load(&source.manifest, source.dir())
-                .await
-                .map_err(|e| e.to_string())?;
+            let loader = &self.inner.loader;
+            let instance = if source.endpoints.is_empty() {
+                loader.load(&source.manifest, source.dir()).await
+            } else {
+                loader
+                    .load_remote(&source.manifest, &source.endpoints)
+                    .await
+            }
+            .map_err(|e| e.to_string())?;
             let ready = async {
                 match instance.health().await {
                     Ok(Health::Unhealthy(why)) => {
@@ -1345,6 +1386,37 @@ impl DynamicLoader {
                             error: format!("{cause} ({calls})"),
                         });
                     }
+                    InstanceEventKind::Disconnected {
+                        endpoint,
+                        reason,
+                        in_flight,
+                    } => {
+                        let error = format!("{reason} ({in_flight} calls in flight failed)");
+                        host.update_record(&name, |r| {
+                            r.last_error = Some(format!("{endpoint}: {error}"));
+                        });
+                        host.emit(HotLoadEvent::EndpointDown {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            endpoint,
+                            error,
+                        });
+                    }
+                    InstanceEventKind::OutOfRotation { endpoint, reason } => {
+                        host.emit(HotLoadEvent::EndpointDown {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            endpoint,
+                            error: format!("out of rotation: {reason}"),
+                        });
+                    }
+                    InstanceEventKind::InRotation { endpoint } => {
+                        host.emit(HotLoadEvent::EndpointUp {
+                            plugin: name.clone(),
+                            version: version.clone(),
+                            endpoint,
+                        });
+                    }
                     InstanceEventKind::Failed { cause } => {
                         let error = format!("the running instance failed: {cause}");
                         host.update_record(&name, |r| {
@@ -1368,7 +1440,11 @@ impl DynamicLoader {
     /// Copies a version's manifest and artifact aside, for a later
     /// rollback (when backups are kept).
     fn snapshot(&self, source: &Source) -> Option<Source> {
-        if self.inner.config.hot_load.backup_versions == 0 {
+        // A remote plugin has nothing on this machine to keep: its code runs
+        // where it is served.
+        if self.inner.config.hot_load.backup_versions == 0
+            || source.manifest.transport() == Transport::Grpc
+        {
             return None;
         }
         let manifest = &source.manifest;
@@ -1398,6 +1474,7 @@ impl DynamicLoader {
             Ok(Source {
                 manifest: manifest.clone(),
                 manifest_path,
+                endpoints: Vec::new(),
             })
         };
         match copy() {

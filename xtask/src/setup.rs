@@ -17,9 +17,9 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-/// The features `.ci/run` and `cargo xtask test` turn on: the etcd source
-/// and the command line's `--etcd`.
-pub(crate) const ETCD_FEATURES: &str = "plugin-discovery/etcd,plugin-cli/etcd";
+/// The features `.ci/run` and `cargo xtask test` turn on: the etcd source,
+/// the command line's `--etcd`, and the host's tests of remote plugins.
+pub(crate) const ETCD_FEATURES: &str = "plugin-discovery/etcd,plugin-cli/etcd,plugin-host/etcd";
 
 /// One thing the feature needs: what it is, how to tell it is there, and
 /// the Debian package that brings it.
