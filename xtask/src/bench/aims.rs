@@ -136,6 +136,10 @@ pub(crate) const AIMS: &[Aim] = &[
         Target::Said("scales with threads"),
     ),
     aim("hot-swap *", "p99*", Target::Value(Cmp::Below, 100.0)),
+    // plugin-loader/benches/grpc.rs: beside a bare tonic unary echo.
+    aim("grpc", "round trip p50", Target::Ratio(Cmp::AtMost, 1.2)),
+    aim("grpc", "round trip p99", Target::Ratio(Cmp::AtMost, 1.2)),
+    aim("grpc", "calls/s, *", Target::Said("report only")),
     aim(
         "hot-swap native",
         "RSS growth per swap",
