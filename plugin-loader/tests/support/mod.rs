@@ -8,21 +8,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// Built libraries, copied out of `target/` so later builds cannot change them.
+/// Built libraries, copied out of the build's directories so later builds
+/// cannot change them: into `target/plugkit-fixtures/libraries/`, one
+/// directory for every test process (a temporary directory would outlive
+/// the process, statics are never dropped, and fill the disk run after
+/// run). The process holds a lock on it for its whole life, exclusive while
+/// it copies and shared after, so a process never replaces a library
+/// another one has mapped: it waits for that one to exit.
 pub(crate) struct Libraries {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    _lock: std::fs::File,
 }
 
 impl Libraries {
     /// A built executable (`greeter-plugin`, `fixture-process`).
     pub(crate) fn binary(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.join(name)
     }
 
     /// The built library of a package (`greeter-native`, `greeter-native-v2`, ...).
     pub(crate) fn path(&self, package: &str) -> PathBuf {
         self.dir
-            .path()
             .join(format!("lib{}.so", package.replace('-', "_")))
     }
 }
@@ -61,7 +67,12 @@ fn cargo_build(packages: &[&str], features: &[&str]) {
 pub(crate) fn libraries() -> &'static Libraries {
     static LIBRARIES: OnceLock<Libraries> = OnceLock::new();
     LIBRARIES.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::create_dir_all(target_dir()).expect("create the fixtures' target directory");
+        let lock = std::fs::File::create(target_dir().join("libraries.lock"))
+            .expect("create the libraries' lock file");
+        lock.lock().expect("lock the libraries");
+        let dir = target_dir().join("libraries");
+        std::fs::create_dir_all(&dir).expect("create the libraries directory");
         let built = target_dir().join("debug");
         let libraries = [
             "greeter-native",
@@ -75,19 +86,29 @@ pub(crate) fn libraries() -> &'static Libraries {
         cargo_build(&[&libraries[..], &binaries[..]].concat(), &[]);
         for package in libraries {
             let file = format!("lib{}.so", package.replace('-', "_"));
-            std::fs::copy(built.join(&file), dir.path().join(&file)).expect("copy library");
+            replace(&built.join(&file), &dir.join(&file));
         }
         for binary in binaries {
-            std::fs::copy(built.join(binary), dir.path().join(binary)).expect("copy binary");
+            replace(&built.join(binary), &dir.join(binary));
         }
         cargo_build(&["greeter-native"], &["greeter-native/v2"]);
-        std::fs::copy(
-            built.join("libgreeter_native.so"),
-            dir.path().join("libgreeter_native_v2.so"),
-        )
-        .expect("copy library");
-        Libraries { dir }
+        replace(
+            &built.join("libgreeter_native.so"),
+            &dir.join("libgreeter_native_v2.so"),
+        );
+        // From exclusive to shared: other processes may use them too; one
+        // that would copy them again waits until this one has exited.
+        lock.unlock().expect("unlock the libraries");
+        lock.lock_shared().expect("lock the libraries for reading");
+        Libraries { dir, _lock: lock }
     })
+}
+
+/// Copies `from` to `to` as a new file (removing `to` first: a library a
+/// finished process had mapped is not written over in place).
+fn replace(from: &Path, to: &Path) {
+    let _ = std::fs::remove_file(to);
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
 }
 
 /// A plugin directory: a manifest and its library, in a fresh temporary directory.
