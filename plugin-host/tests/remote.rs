@@ -106,9 +106,9 @@ async fn greet(host: &DynamicLoader) -> Result<(String, String), String> {
 }
 
 /// Registered, discovered, loaded after what it requires (a local
-/// kv-store), called; a second instance of the same version is a
-/// membership change (no swap, both serve); one of them killed is an
-/// `EndpointDown`, and calls go on on the other with none failing after
+/// kv-store), called; two more instances of the same version are a
+/// membership change (no swap, all three serve); one of them killed is an
+/// `EndpointDown`, and calls go on on the others with none failing after
 /// it; then v2 registered and v1's leases revoked while 8 callers call:
 /// swapped, with no failed call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,13 +129,21 @@ async fn a_registered_plugin_is_loaded_balanced_and_swapped_like_a_local_one() {
     );
     host.enable_auto_loading().expect("watches");
 
-    // A second instance of 1.0.0: the same plugin, balanced; no swap.
+    // Two more instances of 1.0.0: the same plugin, balanced; no swap.
     let second = Server::start("1.0.0");
     let second_registration = register(&source, "1.0.0", &second).await;
     hot_load_event(
         &mut events,
         "the second endpoint up",
         |e| matches!(e, HotLoadEvent::EndpointUp { endpoint, .. } if *endpoint == second.addr),
+    )
+    .await;
+    let third = Server::start("1.0.0");
+    let third_registration = register(&source, "1.0.0", &third).await;
+    hot_load_event(
+        &mut events,
+        "the third endpoint up",
+        |e| matches!(e, HotLoadEvent::EndpointUp { endpoint, .. } if *endpoint == third.addr),
     )
     .await;
     let status = host.hot_load_status();
@@ -187,9 +195,10 @@ async fn a_registered_plugin_is_loaded_balanced_and_swapped_like_a_local_one() {
             })
         })
         .collect();
-    let third = Server::start("2.0.0");
-    let _third_registration = register(&source, "2.0.0", &third).await;
+    let fourth = Server::start("2.0.0");
+    let _fourth_registration = register(&source, "2.0.0", &fourth).await;
     second_registration.revoke().await.expect("revoke");
+    third_registration.revoke().await.expect("revoke");
     hot_load_event(&mut events, "greeter updated to 2.0.0", |e| {
         matches!(e, HotLoadEvent::Updated { plugin, new_version, .. }
             if plugin == "greeter" && *new_version == v("2.0.0"))
@@ -210,6 +219,78 @@ async fn a_registered_plugin_is_loaded_balanced_and_swapped_like_a_local_one() {
     }
     assert!(total > 0);
     host.shutdown().await;
-    drop(third);
-    drop(second);
+    drop((second, third, fourth));
+}
+
+/// The registry's server restarted under a watching host: the watch
+/// resumes (a version registered after the restart is swapped in). Then
+/// the only instance killed: the host says so at once (`EndpointDown`),
+/// calls made meanwhile fail within their deadline with a clear error,
+/// and when its lease runs out the plugin is removed and unloaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_restart_is_survived_and_a_dead_plugin_is_removed_when_its_lease_ends() {
+    let mut etcd = EtcdServer::start();
+    let source = EtcdSource::new([etcd.url()]);
+    let plugins = Plugins::with(&["native/kv-store-1.4.1"]);
+    let first = Server::start("1.0.0");
+    let first_registration = register(&source, "1.0.0", &first).await;
+    let host = host(&plugins, &source);
+    let mut events = host.subscribe();
+    host.start().await.expect("starts");
+    host.enable_auto_loading().expect("watches");
+    assert_eq!(
+        greet(&host).await.map(|(version, _)| version),
+        Ok("1.0.0".to_string())
+    );
+
+    etcd.restart();
+    let second = Server::start("2.0.0");
+    // A short lease, never renewed: it ends two seconds after the server
+    // is killed below, at the latest.
+    let second_registration = Registration::register(
+        &source,
+        &manifest("2.0.0"),
+        &second.addr,
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("register 2.0.0 after the restart");
+    first_registration.revoke().await.expect("revoke 1.0.0");
+    hot_load_event(&mut events, "greeter updated to 2.0.0", |e| {
+        matches!(e, HotLoadEvent::Updated { plugin, new_version, .. }
+            if plugin == "greeter" && *new_version == v("2.0.0"))
+    })
+    .await;
+    assert_eq!(
+        greet(&host).await.map(|(version, _)| version),
+        Ok("2.0.0".to_string())
+    );
+
+    let mut second = second;
+    let _ = second.child.kill();
+    let _ = second.child.wait();
+    hot_load_event(
+        &mut events,
+        "the endpoint down",
+        |e| matches!(e, HotLoadEvent::EndpointDown { endpoint, .. } if *endpoint == second.addr),
+    )
+    .await;
+    let error = host
+        .call_with_timeout("greeter", "greet", b"", Duration::from_millis(500))
+        .await
+        .expect_err("no endpoint serves");
+    assert!(error.to_string().contains("greeter"), "{error}");
+    hot_load_event(
+        &mut events,
+        "greeter unloaded",
+        |e| matches!(e, HotLoadEvent::Unloaded { plugin, .. } if plugin == "greeter"),
+    )
+    .await;
+    drop(second_registration);
+    let error = greet(&host).await.expect_err("unloaded");
+    assert!(
+        error.contains("not loaded") || error.contains("unloaded"),
+        "{error}"
+    );
+    host.shutdown().await;
 }
