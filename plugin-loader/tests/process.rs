@@ -1041,3 +1041,33 @@ async fn resource_limits_from_the_manifest_apply_to_the_child() {
     );
     plugin.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A plugin binary built without the SDK's `grpc` feature answers
+/// `--grpc-listen` with a clear error and exit status 2 (a contract of
+/// every plugin binary). `fixture-process` is built alone for it, so
+/// nothing in the build turns the feature on.
+#[test]
+fn a_plugin_built_without_grpc_refuses_grpc_listen_with_exit_2() {
+    support::cargo_build(&["fixture-process"], &[]);
+    let built = support::target_dir().join("debug").join("fixture-process");
+    let binary = tempfile::tempdir().expect("temporary directory");
+    let copy = binary.path().join("fixture-process");
+    std::fs::copy(&built, &copy).expect("copy the binary");
+    let output = std::process::Command::new(&copy)
+        .args(["--grpc-listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was built without plugkit-sdk's `grpc` feature")
+            && stderr.contains("--grpc-listen"),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "it must not serve: {:?}",
+        output.stdout
+    );
+}

@@ -36,14 +36,14 @@ impl Libraries {
 /// The fixtures get a target directory of their own: their builds select
 /// other packages and features than the workspace's, and must never
 /// overwrite the artifacts the workspace's own build links against.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
         .join("plugkit-fixtures")
 }
 
-fn cargo_build(packages: &[&str], features: &[&str]) {
+pub(crate) fn cargo_build(packages: &[&str], features: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
