@@ -1086,11 +1086,13 @@ impl DynamicLoader {
             r.state = PluginState::Loading;
             r.version = Some(version.clone());
         });
-        let snapshot = self.snapshot(&source);
         match self.load_ready(&source, None).await {
             Ok(instance) => {
                 self.route(name, Some(instance.clone()));
                 self.watch(name, &instance);
+                // Kept aside once it serves: the copy is off the path of the
+                // first call.
+                let snapshot = self.snapshot(&source);
                 state.running.insert(
                     name.to_string(),
                     Running {
@@ -1150,7 +1152,6 @@ impl DynamicLoader {
             version: to.clone(),
         });
         self.update_record(name, |r| r.state = PluginState::Swapping);
-        let snapshot = self.snapshot(&source);
         let ready = match self.load_ready(&source, Some(&old.instance)).await {
             Ok(instance) => match self.hand_over(&old.instance, &instance).await {
                 Ok(()) => Ok(instance),
@@ -1161,9 +1162,6 @@ impl DynamicLoader {
                             if self.inner.config.hot_load.on_state_refused
                                 == StateRefused::RefuseUpdate =>
                         {
-                            if let Some(snapshot) = snapshot {
-                                let _ = std::fs::remove_dir_all(snapshot.dir());
-                            }
                             self.update_record(name, |r| r.state = PluginState::Running);
                             state.running.insert(name.to_string(), old);
                             self.refuse_once(state, name, Some(&from), Some(&to), &reason);
@@ -1179,6 +1177,9 @@ impl DynamicLoader {
             Ok(instance) => {
                 self.route(name, Some(instance.clone()));
                 self.watch(name, &instance);
+                // Kept aside once it serves: the copy is off the path of the
+                // first call.
+                let snapshot = self.snapshot(&source);
                 let backups = self.inner.config.hot_load.backup_versions;
                 self.update_record(name, |r| {
                     r.state = PluginState::Running;
@@ -1211,9 +1212,6 @@ impl DynamicLoader {
                 Ok(())
             }
             Err(error) => {
-                if let Some(snapshot) = snapshot {
-                    let _ = std::fs::remove_dir_all(snapshot.dir());
-                }
                 self.emit(HotLoadEvent::LoadFailed {
                     plugin: name.to_string(),
                     version: to.clone(),
