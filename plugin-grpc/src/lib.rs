@@ -65,6 +65,32 @@ pub const SUPPORTED_GRPC_PROTOCOLS: std::ops::RangeInclusive<u32> = 1..=GRPC_PRO
 /// process protocol's frames; tonic's own default is 4 MiB).
 pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
 
+/// An error with its sources, `outer: inner: innermost` (a source whose
+/// text the chain holds already is not repeated; 16 levels at most): how
+/// both ends of the transport report what tonic, hyper and rustls say.
+///
+/// ```
+/// let error = std::io::Error::other("connection refused");
+/// assert_eq!(plugin_grpc::error_chain(&error), "connection refused");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    let mut depth = 0;
+    while let Some(inner) = source
+        && depth < 16
+    {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+        depth += 1;
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::v1::plugin_server::SERVICE_NAME;

@@ -338,25 +338,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An error with its sources, `outer: inner: innermost` (bounded).
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    let mut depth = 0;
-    while let Some(inner) = source
-        && depth < 16
-    {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        source = inner.source();
-        depth += 1;
-    }
-    text
-}
-
 /// Whether a failure reads as a TLS failure (rustls' certificate and
 /// alert errors, which reach us as text through hyper and tonic).
 fn is_tls_failure(reason: &str) -> bool {
@@ -506,7 +487,7 @@ async fn connect_inner(expect: &Expect, endpoint: &str) -> Result<Connected, End
         reason,
     };
     let mut dial = tonic::transport::Endpoint::from_shared(format!("{scheme}://{endpoint}"))
-        .map_err(|e| invalid(error_chain(&e)))?
+        .map_err(|e| invalid(plugin_grpc::error_chain(&e)))?
         .connect_timeout(config.connect_timeout)
         .http2_keep_alive_interval(config.keepalive)
         .keep_alive_timeout(config.keepalive)
@@ -517,7 +498,7 @@ async fn connect_inner(expect: &Expect, endpoint: &str) -> Result<Connected, End
             .tls_config(client_tls(endpoint, host, tls)?)
             .map_err(|e| EndpointError::TlsConfig {
                 endpoint: endpoint.to_string(),
-                reason: error_chain(&e),
+                reason: plugin_grpc::error_chain(&e),
             })?;
     }
     let failed = |reason: String| {
@@ -533,7 +514,10 @@ async fn connect_inner(expect: &Expect, endpoint: &str) -> Result<Connected, End
             }
         }
     };
-    let channel = dial.connect().await.map_err(|e| failed(error_chain(&e)))?;
+    let channel = dial
+        .connect()
+        .await
+        .map_err(|e| failed(plugin_grpc::error_chain(&e)))?;
     let mut client = PluginClient::new(channel.clone())
         .max_decoding_message_size(config.max_message)
         .max_encoding_message_size(config.max_message);
@@ -639,7 +623,7 @@ fn check_info(expect: &Expect, endpoint: &str, info: &v1::InfoReply) -> Result<(
 fn status_text(status: &tonic::Status) -> String {
     let mut text = format!("{:?}: {}", status.code(), status.message());
     if let Some(source) = std::error::Error::source(status) {
-        let chain = error_chain(source);
+        let chain = plugin_grpc::error_chain(source);
         if !text.contains(&chain) {
             text.push_str(": ");
             text.push_str(&chain);

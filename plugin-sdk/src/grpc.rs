@@ -623,7 +623,7 @@ impl GrpcServer {
                 .tls_config(tls)
                 .map_err(|error| GrpcServeError::Tls {
                     plugin: name.clone(),
-                    reason: error_chain(&error),
+                    reason: plugin_grpc::error_chain(&error),
                 })?;
         }
         let router = builder.add_service(health_service).add_service(service);
@@ -648,7 +648,7 @@ impl GrpcServer {
                         let _ = stopped.await;
                     })
                     .await
-                    .map_err(|error| error_chain(&error));
+                    .map_err(|error| plugin_grpc::error_chain(&error));
                 let _ = done.send(served);
             });
         }
@@ -861,25 +861,6 @@ fn tls_config(plugin: &str, tls: &ServerTls) -> Result<ServerTlsConfig, GrpcServ
         config = config.client_ca_root(Certificate::from_pem(ca));
     }
     Ok(config)
-}
-
-/// An error with its sources, `outer: inner: innermost`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    let mut depth = 0;
-    while let Some(inner) = source
-        && depth < 16
-    {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
-        }
-        source = inner.source();
-        depth += 1;
-    }
-    text
 }
 
 /// The `--grpc-*` flags of a plugin binary.
