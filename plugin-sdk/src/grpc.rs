@@ -717,9 +717,30 @@ impl GrpcServer {
         self.kill_now();
     }
 
+    /// Drops every task of the server's runtime, its listener with them,
+    /// before it returns: the port is free for a new server at once (with
+    /// `shutdown_background` the listener could outlive the call, and a
+    /// server started on the same port failed to bind). A call still
+    /// running in the plugin is left to finish on its own thread. Runs the
+    /// shutdown on a thread of its own, so it may be called from async code.
     fn kill_now(&mut self) {
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            let (hand, take) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
+            let stopping = std::thread::Builder::new()
+                .name("plugkit-grpc-kill".into())
+                .spawn(move || {
+                    if let Ok(runtime) = take.recv() {
+                        runtime.shutdown_timeout(Duration::from_millis(100));
+                    }
+                });
+            match stopping {
+                Ok(thread) => {
+                    let _ = hand.send(runtime);
+                    let _ = thread.join();
+                }
+                // No thread to spare: stop without waiting.
+                Err(_) => runtime.shutdown_background(),
+            }
         }
     }
 
