@@ -365,26 +365,46 @@ impl<P: Plugin> Shared<P> {
         self.reporter.set_service_status("", status).await;
     }
 
-    /// The plugin's health, on the blocking pool; a panic poisons.
-    async fn health(&self) -> Result<Health, PluginError> {
+    /// The plugin's health, on the blocking pool; a panic poisons. `Err`
+    /// only when the server is going away and the check did not run.
+    async fn health(&self) -> Result<Result<Health, PluginError>, tonic::Status> {
         if let Some(message) = self.poisoned() {
-            return Ok(Health::Unhealthy(format!(
+            return Ok(Ok(Health::Unhealthy(format!(
                 "the plugin panicked and serves no more: {message}"
-            )));
+            ))));
         }
         let served = Arc::clone(&self.served);
-        let health = tokio::task::spawn_blocking(move || {
+        let health = on_blocking_pool("health check", move || {
             catch_unwind(AssertUnwindSafe(|| served.plugin.health()))
                 .map_err(|panic| crate::serve::panicked("health", panic.as_ref()))
         })
-        .await
-        .unwrap_or_else(|error| Err(PluginError::failed(format!("health did not run: {error}"))));
+        .await?;
         match &health {
             Ok(health) => self.report(health.is_serving()).await,
             Err(error) => self.poison(error).await,
         }
-        health
+        Ok(health)
     }
+}
+
+/// Runs plugin code on the runtime's blocking pool. A task that never ran
+/// was cancelled by the server's runtime going away (a kill, or a drop
+/// without `shutdown`): the caller gets `UNAVAILABLE`, as it would from a
+/// cut connection, and never an answer that blames the plugin.
+async fn on_blocking_pool<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tonic::Status> {
+    joined(what, tokio::task::spawn_blocking(work)).await
+}
+
+/// The outcome of a task that runs plugin code: see [`on_blocking_pool`].
+async fn joined<T>(what: &str, task: tokio::task::JoinHandle<T>) -> Result<T, tonic::Status> {
+    task.await.map_err(|error| {
+        tonic::Status::unavailable(format!(
+            "the plugin server is going away: the {what} did not run ({error})"
+        ))
+    })
 }
 
 /// The `plugkit.plugin.v1.Plugin` service over one plugin.
@@ -434,13 +454,10 @@ impl<P: Plugin> PluginService for Service<P> {
             )),
             None => {
                 let served = Arc::clone(&shared.served);
-                tokio::task::spawn_blocking(move || call(&served.plugin, &method, &payload, json))
-                    .await
-                    .unwrap_or_else(|error| {
-                        Err(PluginError::failed(format!(
-                            "the call did not run: {error}"
-                        )))
-                    })
+                on_blocking_pool("call", move || {
+                    call(&served.plugin, &method, &payload, json)
+                })
+                .await?
             }
         };
         if let Err(error) = &result
@@ -462,7 +479,7 @@ impl<P: Plugin> PluginService for Service<P> {
         _request: tonic::Request<v1::HealthRequest>,
     ) -> Result<tonic::Response<v1::HealthReply>, tonic::Status> {
         let _entered = self.shared.in_flight.enter();
-        let (status, reason) = match self.shared.health().await {
+        let (status, reason) = match self.shared.health().await? {
             Ok(Health::Healthy) => (v1::HealthStatus::Healthy, String::new()),
             Ok(Health::Degraded(reason)) => (v1::HealthStatus::Degraded, reason),
             Ok(Health::Unhealthy(reason)) => (v1::HealthStatus::Unhealthy, reason),
@@ -1025,6 +1042,21 @@ pub(crate) fn serve_binary<P: Plugin>(plugin: P, args: GrpcArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_task_cancelled_by_the_runtime_going_away_is_unavailable() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let status = joined("call", task).await.expect_err("cancelled");
+        // The loader reads UNAVAILABLE as a cut connection (`Disconnected`),
+        // as a crash: never as the plugin's own failure.
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(
+            status.message().contains("the call did not run"),
+            "{}",
+            status.message()
+        );
+    }
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
