@@ -1,10 +1,10 @@
 //! [`Loader`]: takes a manifest and its directory, picks the transport,
 //! and hands back an [`Instance`]. Artifacts of both local transports go through
-//! the same staging: read (bounded, regular files only), verified against
-//! the manifest's checksum, and copied into the cache directory; the copy
-//! is what runs.
+//! the same staging: copied into the cache directory in one pass (bounded,
+//! regular files only), verified against the manifest's checksum on the
+//! bytes copied; the copy is what runs.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -233,15 +233,25 @@ pub(crate) struct Staging {
     pub(crate) max_artifact_size: u64,
 }
 
+/// How much of an artifact is read, hashed and written at a time.
+const CHUNK: usize = 256 * 1024;
+
 impl Staging {
-    /// Reads the artifact (a regular file within the size limit, read with
-    /// a cap so a file that grows meanwhile cannot blow it) and verifies the
-    /// manifest's checksum on exactly those bytes.
-    pub(crate) fn read_verified(
+    /// Copies the artifact into the cache, verifying it on the way, and
+    /// returns the copy: a fresh, unique file (`STEM-PID-N[.EXT]`),
+    /// read-only, executable when asked. The artifact must be a regular
+    /// file within the size limit (counted as it is read, so a file that
+    /// grows meanwhile cannot blow it), and exactly the bytes copied must
+    /// match the manifest's checksum. One pass in chunks: the artifact is
+    /// never held in memory whole (a read into a fresh buffer of the whole
+    /// file, then a write, cost three times as much, page faults included).
+    /// On any failure the partial copy is removed.
+    pub(crate) fn copy_verified(
         &self,
         manifest: &Manifest,
         path: &Path,
-    ) -> Result<Vec<u8>, LoadError> {
+        executable: bool,
+    ) -> Result<PathBuf, LoadError> {
         let plugin = manifest.name().to_string();
         let read_error = |source| LoadError::ReadArtifact {
             plugin: plugin.clone(),
@@ -257,7 +267,7 @@ impl Staging {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
         }
-        let file = options.open(path).map_err(read_error)?;
+        let mut file = options.open(path).map_err(read_error)?;
         let metadata = file.metadata().map_err(read_error)?;
         if !metadata.is_file() {
             return Err(LoadError::NotAFile {
@@ -276,18 +286,43 @@ impl Staging {
         if metadata.len() > limit {
             return Err(too_large(metadata.len()));
         }
-        let mut bytes = Vec::with_capacity(metadata.len() as usize);
-        file.take(limit.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        if bytes.len() as u64 > limit {
-            return Err(too_large(bytes.len() as u64));
+        let (copy, mut out) = self.create_copy(manifest, path, executable)?;
+        let copy = RemoveUnlessKept(Some(copy));
+        let write_error = |source: std::io::Error| {
+            self.cache_error(
+                manifest,
+                path,
+                format!("cannot write {}: {source}", copy.path().display()),
+                source,
+            )
+        };
+        // Hashing costs about 1 ms per MiB, so only when there is a
+        // checksum to verify. Every checksum the manifest accepts is a
+        // SHA-256.
+        let mut hasher = manifest.checksum().map(|_| Sha256::new());
+        let mut chunk = vec![0u8; CHUNK];
+        let mut size: u64 = 0;
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(read_error(error)),
+            };
+            size += n as u64;
+            if size > limit {
+                return Err(too_large(size));
+            }
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&chunk[..n]);
+            }
+            out.write_all(&chunk[..n]).map_err(write_error)?;
         }
-        if let Some(expected) = manifest.checksum() {
-            // Hashing costs about 3 ms per MiB, so only when there is a
-            // checksum to verify. Every checksum the manifest accepts is a
-            // SHA-256.
-            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        // Closed before anything runs it (an open writer makes exec fail
+        // with ETXTBSY).
+        drop(out);
+        if let (Some(expected), Some(hasher)) = (manifest.checksum(), hasher) {
+            let digest: [u8; 32] = hasher.finalize().into();
             if expected.sha256() != Some(&digest) {
                 return Err(LoadError::ChecksumMismatch {
                     plugin,
@@ -297,25 +332,35 @@ impl Staging {
                 });
             }
         }
-        Ok(bytes)
+        Ok(copy.keep())
     }
 
-    /// Writes the verified bytes to a fresh, unique file in the cache
-    /// (`STEM-PID-N[.EXT]`), read-only, and executable when asked.
-    pub(crate) fn stage(
+    fn cache_error(
         &self,
         manifest: &Manifest,
         path: &Path,
-        bytes: &[u8],
-        executable: bool,
-    ) -> Result<PathBuf, LoadError> {
-        let cache_error = |reason: String, source| LoadError::Cache {
+        reason: String,
+        source: std::io::Error,
+    ) -> LoadError {
+        LoadError::Cache {
             plugin: manifest.name().to_string(),
             path: path.to_path_buf(),
             cache: self.cache_dir.clone(),
             reason,
             source,
-        };
+        }
+    }
+
+    /// Creates a new, unique file in the cache (`STEM-PID-N[.EXT]`; never
+    /// an existing one), read-only for everyone but readable and, when
+    /// asked, executable by its owner, open for writing.
+    fn create_copy(
+        &self,
+        manifest: &Manifest,
+        path: &Path,
+        executable: bool,
+    ) -> Result<(PathBuf, std::fs::File), LoadError> {
+        let cache_error = |reason: String, source| self.cache_error(manifest, path, reason, source);
         if let Ok(metadata) = std::fs::metadata(&self.cache_dir)
             && !metadata.is_dir()
         {
@@ -341,27 +386,41 @@ impl Staging {
             std::process::id(),
             COPIES.fetch_add(1, Ordering::Relaxed),
         ));
-        write_copy(&copy, bytes, executable)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(if executable { 0o500 } else { 0o400 });
+        }
+        #[cfg(not(unix))]
+        let _ = executable;
+        let file = options
+            .open(&copy)
             .map_err(|e| cache_error(format!("cannot write {}: {e}", copy.display()), e))?;
-        Ok(copy)
+        Ok((copy, file))
     }
 }
 
-/// Writes a new file (never an existing one), read-only for everyone but
-/// readable and, when asked, executable by its owner.
-fn write_copy(path: &Path, bytes: &[u8], executable: bool) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if executable { 0o500 } else { 0o400 });
+/// A copy in the cache that is removed when dropped, unless kept.
+struct RemoveUnlessKept(Option<PathBuf>);
+
+impl RemoveUnlessKept {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new(""))
     }
-    #[cfg(not(unix))]
-    let _ = executable;
-    let mut file = options.open(path)?;
-    file.write_all(bytes)
+
+    fn keep(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for RemoveUnlessKept {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// What a file that is not a regular file is, in words.

@@ -3,17 +3,17 @@
 //!
 //! Loading one plugin:
 //!
-//! 1. read the artifact named by the manifest's endpoint (a regular file,
-//!    at most [`LoaderConfig::max_artifact_size`](crate::LoaderConfig::max_artifact_size) bytes);
-//! 2. verify the manifest's `checksum` on those bytes (before any code is
-//!    mapped), and check that they are a shared library whose segments lie
-//!    inside the file (the dynamic loader maps a truncated library and the
-//!    host would die of `SIGBUS` on first touch);
-//! 3. write exactly those bytes to a unique file in the cache directory
-//!    (`STEM-PID-N.so`: unique per process and load, so no content
-//!    hash is needed to name it), so the bytes verified are the bytes loaded
-//!    and every load, even of a file rebuilt in place, is a new library image
-//!    with its own code and statics;
+//! 1. copy the artifact named by the manifest's endpoint (a regular file,
+//!    at most [`LoaderConfig::max_artifact_size`](crate::LoaderConfig::max_artifact_size) bytes)
+//!    in one pass to a unique file in the cache directory (`STEM-PID-N.so`:
+//!    unique per process and load, so no content hash is needed to name
+//!    it), so every load, even of a file rebuilt in place, is a new library
+//!    image with its own code and statics;
+//! 2. verify the manifest's `checksum` on exactly the bytes copied, so the
+//!    bytes verified are the bytes loaded (before any code is mapped);
+//! 3. check that the copy is a shared library whose segments lie inside
+//!    the file (the dynamic loader maps a truncated library and the host
+//!    would die of `SIGBUS` on first touch);
 //! 4. open it with abi_stable's `lib_header_from_path` and
 //!    `init_root_module` (per file, never the per-type static cache of
 //!    `RootModule::load_from_file`, which would hand back the first library
@@ -62,13 +62,15 @@ pub(crate) fn load(
     artifact: &Path,
 ) -> Result<NativePlugin, LoadError> {
     let plugin = manifest.name().to_string();
-    let bytes = staging.read_verified(manifest, artifact)?;
-    check_image(&bytes).map_err(|reason| LoadError::NotALibrary {
-        plugin: plugin.clone(),
-        path: artifact.to_path_buf(),
-        reason,
-    })?;
-    let copy = staging.stage(manifest, artifact, &bytes, false)?;
+    let copy = staging.copy_verified(manifest, artifact, false)?;
+    if let Err(reason) = check_image(&copy) {
+        let _ = std::fs::remove_file(&copy);
+        return Err(LoadError::NotALibrary {
+            plugin,
+            path: artifact.to_path_buf(),
+            reason,
+        });
+    }
     let opened = lib_header_from_path(&copy);
     // Opened or not, the copy is no longer needed (see the module docs).
     let _ = std::fs::remove_file(&copy);
@@ -80,24 +82,34 @@ pub(crate) fn load(
     Ok(loaded)
 }
 
-/// Checks, before the dynamic loader sees them, that the bytes are a shared
-/// library whose loadable segments all lie inside the file. The dynamic
+/// Checks, before the dynamic loader sees it, that the verified copy is a
+/// shared library whose loadable segments all lie inside the file. The dynamic
 /// loader does not check the latter: it maps a truncated library happily,
 /// and the first touch of a page past the end of the file kills the host
 /// with `SIGBUS`.
-fn check_image(bytes: &[u8]) -> Result<(), String> {
+fn check_image(copy: &Path) -> Result<(), String> {
     use object::{Object, ObjectKind, ObjectSegment};
-    let file = object::File::parse(bytes).map_err(|e| format!("not an object file: {e}"))?;
-    if file.kind() != ObjectKind::Dynamic {
+    let file = std::fs::File::open(copy).map_err(|e| format!("cannot read its copy: {e}"))?;
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot read its copy: {e}"))?
+        .len();
+    // Reads the headers only, as the parser asks for them.
+    let cache = object::ReadCache::new(file);
+    let image = object::File::parse(&cache).map_err(|e| format!("not an object file: {e}"))?;
+    if image.kind() != ObjectKind::Dynamic {
         return Err(format!(
             "not a shared library (object kind {:?})",
-            file.kind()
+            image.kind()
         ));
     }
-    for segment in file.segments() {
-        segment.data().map_err(|_| {
-            "truncated: a loadable segment extends past the end of the file".to_string()
-        })?;
+    for segment in image.segments() {
+        let (offset, length) = segment.file_range();
+        if offset.checked_add(length).is_none_or(|end| end > size) {
+            return Err(
+                "truncated: a loadable segment extends past the end of the file".to_string(),
+            );
+        }
     }
     Ok(())
 }

@@ -310,8 +310,7 @@ pub(crate) async fn load(
     let (staging, manifest_owned, artifact_owned) =
         (staging.clone(), manifest.clone(), artifact.to_path_buf());
     let program = tokio::task::spawn_blocking(move || {
-        let bytes = staging.read_verified(&manifest_owned, &artifact_owned)?;
-        staging.stage(&manifest_owned, &artifact_owned, &bytes, true)
+        staging.copy_verified(&manifest_owned, &artifact_owned, true)
     })
     .await
     .map_err(|error| LoadError::Spawn {

@@ -248,6 +248,59 @@ async fn the_cache_directory_does_not_grow() {
 }
 
 #[tokio::test]
+async fn a_refused_artifact_leaves_no_copy_in_the_cache() {
+    let library = libraries().path("kv-store-native");
+    let bytes = std::fs::read(&library).expect("read library");
+    let (loader, cache) = loader(ProcessConfig::default());
+    let small = plugin_loader::Loader::new(
+        loader
+            .config()
+            .clone()
+            .with_max_artifact_size(bytes.len() as u64 / 2),
+    );
+    let cache_is_empty = |why: &str| {
+        let left: Vec<_> = std::fs::read_dir(cache.path())
+            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{why}: the cache holds {left:?}");
+    };
+
+    let bad = format!("checksum: sha256:{}\n", "0".repeat(64));
+    let staged = stage(&library, "kv-store", "1.4.1", &bad);
+    let error = loader
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("mismatch refused");
+    assert!(
+        matches!(error, LoadError::ChecksumMismatch { .. }),
+        "{error}"
+    );
+    cache_is_empty("after a checksum mismatch");
+
+    let truncated = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(truncated.path(), &bytes[..bytes.len() / 3]).expect("write");
+    let staged = stage(truncated.path(), "kv-store", "1.4.1", "");
+    let error = loader
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("truncated");
+    assert!(matches!(error, LoadError::NotALibrary { .. }), "{error}");
+    cache_is_empty("after a truncated library");
+
+    // Refused on its size before a copy is made.
+    let staged = stage(&library, "kv-store", "1.4.1", "");
+    let error = small
+        .load(&staged.manifest(), staged.path())
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(error, LoadError::ArtifactTooLarge { .. }),
+        "{error}"
+    );
+    cache_is_empty("after a too large artifact");
+}
+
+#[tokio::test]
 async fn checksum_is_verified_before_loading() {
     let library = libraries().path("kv-store-native");
     let bytes = std::fs::read(&library).expect("read library");
