@@ -1022,6 +1022,7 @@ impl DynamicLoader {
                     .await
             }
             .map_err(|e| e.to_string())?;
+            let tl = std::time::Instant::now();
             let ready = async {
                 match instance.health().await {
                     Ok(Health::Unhealthy(why)) => {
@@ -1059,7 +1060,9 @@ impl DynamicLoader {
                 }
                 Ok(())
             };
-            match ready.await {
+            let r = ready.await;
+            eprintln!("STAGE ready {:.1}", tl.elapsed().as_secs_f64() * 1e3);
+            match r {
                 Ok(()) => Ok(instance),
                 Err(reason) => {
                     instance.shutdown(Duration::from_secs(1)).await;
@@ -1092,7 +1095,7 @@ impl DynamicLoader {
                 self.watch(name, &instance);
                 // Kept aside once it serves: the copy is off the path of the
                 // first call.
-                let snapshot = self.snapshot(&source);
+                let snapshot = self.snapshot(&source).await;
                 state.running.insert(
                     name.to_string(),
                     Running {
@@ -1179,8 +1182,9 @@ impl DynamicLoader {
                 self.watch(name, &instance);
                 // Kept aside once it serves: the copy is off the path of the
                 // first call.
-                let snapshot = self.snapshot(&source);
+                let snapshot = self.snapshot(&source).await;
                 let backups = self.inner.config.hot_load.backup_versions;
+                let mut dropped = Vec::new();
                 self.update_record(name, |r| {
                     r.state = PluginState::Running;
                     r.version = Some(to.clone());
@@ -1190,11 +1194,17 @@ impl DynamicLoader {
                         r.backups.push_front(previous);
                     }
                     while r.backups.len() > backups {
-                        if let Some(dropped) = r.backups.pop_back() {
-                            let _ = std::fs::remove_dir_all(dropped.dir());
-                        }
+                        dropped.extend(r.backups.pop_back());
                     }
                 });
+                if !dropped.is_empty() {
+                    // Off the runtime and outside the record's lock.
+                    tokio::task::spawn_blocking(move || {
+                        for backup in dropped {
+                            let _ = std::fs::remove_dir_all(backup.dir());
+                        }
+                    });
+                }
                 self.emit(HotLoadEvent::Updated {
                     plugin: name.to_string(),
                     old_version: from,
@@ -1436,8 +1446,10 @@ impl DynamicLoader {
     }
 
     /// Copies a version's manifest and artifact aside, for a later
-    /// rollback (when backups are kept).
-    fn snapshot(&self, source: &Source) -> Option<Source> {
+    /// rollback (when backups are kept). The copying (megabytes) runs on
+    /// the blocking pool: calls served by the same runtime never wait for
+    /// it.
+    async fn snapshot(&self, source: &Source) -> Option<Source> {
         // A remote plugin has nothing on this machine to keep: its code runs
         // where it is served.
         if self.inner.config.hot_load.backup_versions == 0
@@ -1452,30 +1464,13 @@ impl DynamicLoader {
             manifest.version(),
             self.inner.copies.fetch_add(1, Ordering::Relaxed)
         ));
-        let copy = || -> std::io::Result<Source> {
-            std::fs::create_dir_all(&dir)?;
-            let file_name = source
-                .manifest_path
-                .file_name()
-                .ok_or_else(|| std::io::Error::other("a manifest path has a file name"))?;
-            let manifest_path = dir.join(file_name);
-            std::fs::copy(&source.manifest_path, &manifest_path)?;
-            if let (Some(from), Some(to)) = (
-                manifest.artifact_path(source.dir()),
-                manifest.artifact_path(&dir),
-            ) {
-                if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::copy(from, to)?;
-            }
-            Ok(Source {
-                manifest: manifest.clone(),
-                manifest_path,
-                endpoints: Vec::new(),
-            })
+        let kept = {
+            let (source, dir) = (source.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || copy_aside(&source, &dir))
+                .await
+                .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())))
         };
-        match copy() {
+        match kept {
             Ok(snapshot) => Some(snapshot),
             Err(error) => {
                 tracing::warn!(plugin = %manifest.name(), version = %manifest.version(), %error, "cannot keep a copy for rollback");
@@ -1866,4 +1861,29 @@ impl RoutedCall for Json<'_> {
             result,
         })
     }
+}
+
+/// Copies `source`'s manifest and artifact into `dir` (blocking).
+fn copy_aside(source: &Source, dir: &Path) -> std::io::Result<Source> {
+    std::fs::create_dir_all(dir)?;
+    let file_name = source
+        .manifest_path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("a manifest path has a file name"))?;
+    let manifest_path = dir.join(file_name);
+    std::fs::copy(&source.manifest_path, &manifest_path)?;
+    if let (Some(from), Some(to)) = (
+        source.manifest.artifact_path(source.dir()),
+        source.manifest.artifact_path(dir),
+    ) {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(from, to)?;
+    }
+    Ok(Source {
+        manifest: source.manifest.clone(),
+        manifest_path,
+        endpoints: Vec::new(),
+    })
 }
