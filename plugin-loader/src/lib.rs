@@ -78,6 +78,7 @@ mod loader;
 mod log;
 pub mod native;
 pub mod process;
+mod staging;
 
 pub use error::{CallError, LoadError};
 pub use grpc::{EndpointError, GrpcConfig, GrpcPlugin, GrpcTls};

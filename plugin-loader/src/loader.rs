@@ -1,20 +1,18 @@
 //! [`Loader`]: takes a manifest and its directory, picks the transport,
-//! and hands back an [`Instance`]. Artifacts of both local transports go through
-//! the same staging: copied into the cache directory in one pass (bounded,
-//! regular files only), verified against the manifest's checksum on the
-//! bytes copied; the copy is what runs.
+//! and hands back an [`Instance`]. Artifacts of both local transports go
+//! through the same staging (see the `staging` module): copied into the
+//! cache directory and verified on the bytes copied; the copy is what runs.
 
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use plugin_manifest::{Checksum, Manifest, Transport};
-use sha2::{Digest, Sha256};
+use plugin_manifest::{Manifest, Transport};
 
 use crate::error::LoadError;
 use crate::grpc::GrpcConfig;
 use crate::instance::Instance;
 use crate::process::ProcessConfig;
+use crate::staging::{Key, Prepared, Staging};
 
 /// How a [`Loader`] behaves. `Default` gives the documented values; build
 /// one in an expression with the `with_*` methods.
@@ -90,15 +88,108 @@ impl LoaderConfig {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Clones share the copies made ahead by [`Loader::prepare`].
 #[derive(Debug, Clone, Default)]
 pub struct Loader {
     config: LoaderConfig,
+    prepared: Arc<Prepared>,
 }
 
 impl Loader {
     /// A loader with `config`.
     pub fn new(config: LoaderConfig) -> Self {
-        Loader { config }
+        Loader {
+            config,
+            prepared: Arc::default(),
+        }
+    }
+
+    fn staging(&self) -> Staging {
+        Staging {
+            cache_dir: std::path::absolute(&self.config.cache_dir)
+                .unwrap_or_else(|_| self.config.cache_dir.clone()),
+            max_artifact_size: self.config.max_artifact_size,
+        }
+    }
+
+    /// Copies and verifies the artifact of the local plugin `manifest`
+    /// describes into the cache ahead of its load, so that a later
+    /// [`load`](Loader::load) of it (by this loader or a clone) skips that
+    /// work, or waits for it if it is still under way. For a host that
+    /// knows a load is coming: the copy waits unclaimed (eight at most,
+    /// the oldest removed first) until a load of the same, unchanged
+    /// artifact with the same checksum takes it; a changed file is staged
+    /// anew by the load. Does nothing for a remote plugin; a failure is
+    /// left for the load to report. Needs a tokio runtime.
+    pub async fn prepare(&self, manifest: &Manifest, manifest_dir: &Path) {
+        let executable = match manifest.transport() {
+            Transport::Native => false,
+            Transport::Process => true,
+            _ => return,
+        };
+        let Ok(manifest_dir) = std::path::absolute(manifest_dir) else {
+            return;
+        };
+        let Ok(artifact) = artifact(manifest, &manifest_dir) else {
+            return;
+        };
+        let Some(key) = Key::of(manifest, &artifact, executable) else {
+            return;
+        };
+        let Some(slot) = self.prepared.insert(key) else {
+            return;
+        };
+        let staging = self.staging();
+        let made = slot
+            .copy(|| async {
+                stage_on_pool(staging, manifest.clone(), artifact, executable)
+                    .await
+                    .ok()
+            })
+            .await;
+        // Dropped (or the loader dropped) while it was being made: nobody
+        // will claim it.
+        if let Some(copy) = made
+            && !self.prepared.holds(&slot)
+            && !slot.is_claimed()
+        {
+            let _ = std::fs::remove_file(copy);
+        }
+    }
+
+    /// The verified copy of `artifact` to load: the prepared one if there
+    /// is one for the artifact as it is now, else a new one.
+    async fn staged(
+        &self,
+        manifest: &Manifest,
+        artifact: &Path,
+        executable: bool,
+    ) -> Result<PathBuf, LoadError> {
+        let staging = self.staging();
+        if let Some(key) = Key::of(manifest, artifact, executable)
+            && let Some(slot) = self.prepared.claim(&key)
+        {
+            let (staging, manifest, artifact) =
+                (staging.clone(), manifest.clone(), artifact.to_path_buf());
+            let made = slot
+                .copy(|| async move {
+                    stage_on_pool(staging, manifest, artifact, executable)
+                        .await
+                        .ok()
+                })
+                .await;
+            if let Some(copy) = made {
+                return Ok(copy);
+            }
+        }
+        stage_on_pool(
+            staging,
+            manifest.clone(),
+            artifact.to_path_buf(),
+            executable,
+        )
+        .await
     }
 
     /// The configuration.
@@ -125,22 +216,16 @@ impl Loader {
                 path: manifest_dir.to_path_buf(),
                 source,
             })?;
-        let staging = Staging {
-            cache_dir: std::path::absolute(&self.config.cache_dir)
-                .unwrap_or_else(|_| self.config.cache_dir.clone()),
-            max_artifact_size: self.config.max_artifact_size,
-        };
         match manifest.transport() {
             Transport::Native => {
                 let artifact = artifact(manifest, &manifest_dir)?;
                 let runtime = tokio::runtime::Handle::try_current();
                 let plugin = match runtime {
                     Ok(runtime) => {
+                        let copy = self.staged(manifest, &artifact, false).await?;
                         let manifest = manifest.clone();
                         runtime
-                            .spawn_blocking(move || {
-                                crate::native::load(&staging, &manifest, &artifact)
-                            })
+                            .spawn_blocking(move || crate::native::load(copy, &manifest, &artifact))
                             .await
                             .unwrap_or_else(|error| {
                                 Err(LoadError::Init {
@@ -153,7 +238,10 @@ impl Loader {
                                 })
                             })?
                     }
-                    Err(_) => crate::native::load(&staging, manifest, &artifact)?,
+                    Err(_) => {
+                        let copy = self.staging().copy_verified(manifest, &artifact, false)?;
+                        crate::native::load(copy, manifest, &artifact)?
+                    }
                 };
                 Ok(Instance::from(plugin))
             }
@@ -162,8 +250,9 @@ impl Loader {
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(LoadError::NoRuntime { plugin });
                 }
+                let program = self.staged(manifest, &artifact, true).await?;
                 let plugin = crate::process::load(
-                    &staging,
+                    program,
                     &self.config.process,
                     manifest,
                     &manifest_dir,
@@ -223,227 +312,22 @@ fn artifact(manifest: &Manifest, manifest_dir: &Path) -> Result<PathBuf, LoadErr
         })
 }
 
-/// Distinguishes the cache copies of one process.
-static COPIES: AtomicU64 = AtomicU64::new(0);
-
-/// Reads, verifies and copies artifacts into the cache directory.
-#[derive(Debug, Clone)]
-pub(crate) struct Staging {
-    pub(crate) cache_dir: PathBuf,
-    pub(crate) max_artifact_size: u64,
-}
-
-/// How much of an artifact is read, hashed and written at a time.
-const CHUNK: usize = 256 * 1024;
-
-impl Staging {
-    /// Copies the artifact into the cache, verifying it on the way, and
-    /// returns the copy: a fresh, unique file (`STEM-PID-N[.EXT]`),
-    /// read-only, executable when asked. The artifact must be a regular
-    /// file within the size limit (counted as it is read, so a file that
-    /// grows meanwhile cannot blow it), and exactly the bytes copied must
-    /// match the manifest's checksum. One pass in chunks: the artifact is
-    /// never held in memory whole (a read into a fresh buffer of the whole
-    /// file, then a write, cost three times as much, page faults included).
-    /// On any failure the partial copy is removed.
-    pub(crate) fn copy_verified(
-        &self,
-        manifest: &Manifest,
-        path: &Path,
-        executable: bool,
-    ) -> Result<PathBuf, LoadError> {
-        let plugin = manifest.name().to_string();
-        let read_error = |source| LoadError::ReadArtifact {
-            plugin: plugin.clone(),
-            path: path.to_path_buf(),
-            source,
-        };
-        // Non-blocking, so that a FIFO put in the artifact's place cannot
-        // hang the open; it is refused below as not a regular file.
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        }
-        let mut file = options.open(path).map_err(read_error)?;
-        let metadata = file.metadata().map_err(read_error)?;
-        if !metadata.is_file() {
-            return Err(LoadError::NotAFile {
+/// Stages `artifact` on tokio's blocking pool.
+async fn stage_on_pool(
+    staging: Staging,
+    manifest: Manifest,
+    artifact: PathBuf,
+    executable: bool,
+) -> Result<PathBuf, LoadError> {
+    let plugin = manifest.name().to_string();
+    let path = artifact.clone();
+    tokio::task::spawn_blocking(move || staging.copy_verified(&manifest, &artifact, executable))
+        .await
+        .unwrap_or_else(|error| {
+            Err(LoadError::ReadArtifact {
                 plugin,
-                path: path.to_path_buf(),
-                kind: file_kind(&metadata),
-            });
-        }
-        let limit = self.max_artifact_size;
-        let too_large = |size| LoadError::ArtifactTooLarge {
-            plugin: plugin.clone(),
-            path: path.to_path_buf(),
-            size,
-            limit,
-        };
-        if metadata.len() > limit {
-            return Err(too_large(metadata.len()));
-        }
-        let (copy, mut out) = self.create_copy(manifest, path, executable)?;
-        let copy = RemoveUnlessKept(Some(copy));
-        let write_error = |source: std::io::Error| {
-            self.cache_error(
-                manifest,
                 path,
-                format!("cannot write {}: {source}", copy.path().display()),
-                source,
-            )
-        };
-        // Hashing costs about 1 ms per MiB, so only when there is a
-        // checksum to verify. Every checksum the manifest accepts is a
-        // SHA-256.
-        let mut hasher = manifest.checksum().map(|_| Sha256::new());
-        let mut chunk = vec![0u8; CHUNK];
-        let mut size: u64 = 0;
-        loop {
-            let n = match file.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(read_error(error)),
-            };
-            size += n as u64;
-            if size > limit {
-                return Err(too_large(size));
-            }
-            if let Some(hasher) = &mut hasher {
-                hasher.update(&chunk[..n]);
-            }
-            out.write_all(&chunk[..n]).map_err(write_error)?;
-        }
-        // Closed before anything runs it (an open writer makes exec fail
-        // with ETXTBSY).
-        drop(out);
-        if let (Some(expected), Some(hasher)) = (manifest.checksum(), hasher) {
-            let digest: [u8; 32] = hasher.finalize().into();
-            if expected.sha256() != Some(&digest) {
-                return Err(LoadError::ChecksumMismatch {
-                    plugin,
-                    path: path.to_path_buf(),
-                    expected: expected.to_string(),
-                    actual: Checksum::Sha256(digest).to_string(),
-                });
-            }
-        }
-        Ok(copy.keep())
-    }
-
-    fn cache_error(
-        &self,
-        manifest: &Manifest,
-        path: &Path,
-        reason: String,
-        source: std::io::Error,
-    ) -> LoadError {
-        LoadError::Cache {
-            plugin: manifest.name().to_string(),
-            path: path.to_path_buf(),
-            cache: self.cache_dir.clone(),
-            reason,
-            source,
-        }
-    }
-
-    /// Creates a new, unique file in the cache (`STEM-PID-N[.EXT]`; never
-    /// an existing one), read-only for everyone but readable and, when
-    /// asked, executable by its owner, open for writing.
-    fn create_copy(
-        &self,
-        manifest: &Manifest,
-        path: &Path,
-        executable: bool,
-    ) -> Result<(PathBuf, std::fs::File), LoadError> {
-        let cache_error = |reason: String, source| self.cache_error(manifest, path, reason, source);
-        if let Ok(metadata) = std::fs::metadata(&self.cache_dir)
-            && !metadata.is_dir()
-        {
-            return Err(cache_error(
-                format!("it exists and is {}, not a directory", file_kind(&metadata)),
-                std::io::Error::from(std::io::ErrorKind::NotADirectory),
-            ));
-        }
-        std::fs::create_dir_all(&self.cache_dir)
-            .map_err(|e| cache_error(format!("cannot create it: {e}"), e))?;
-        // `STEM-PID-N.EXT`: unique per process and load, so no content hash
-        // is needed; the stem keeps `ps` output and process names readable.
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| manifest.name().to_string());
-        let extension = path
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_default();
-        let copy = self.cache_dir.join(format!(
-            "{stem}-{}-{}{extension}",
-            std::process::id(),
-            COPIES.fetch_add(1, Ordering::Relaxed),
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(if executable { 0o500 } else { 0o400 });
-        }
-        #[cfg(not(unix))]
-        let _ = executable;
-        let file = options
-            .open(&copy)
-            .map_err(|e| cache_error(format!("cannot write {}: {e}", copy.display()), e))?;
-        Ok((copy, file))
-    }
-}
-
-/// A copy in the cache that is removed when dropped, unless kept.
-struct RemoveUnlessKept(Option<PathBuf>);
-
-impl RemoveUnlessKept {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-
-    fn keep(mut self) -> PathBuf {
-        self.0.take().unwrap_or_default()
-    }
-}
-
-impl Drop for RemoveUnlessKept {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// What a file that is not a regular file is, in words.
-pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
-    let kind = metadata.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt as _;
-        if kind.is_fifo() {
-            return "a FIFO";
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return "a device";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_file() {
-        "a regular file"
-    } else {
-        "not a regular file"
-    }
+                source: std::io::Error::other(format!("the staging thread ended: {error}")),
+            })
+        })
 }

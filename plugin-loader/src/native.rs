@@ -35,7 +35,7 @@
 //! returns to the system when the child exits.
 
 use std::cell::Cell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -51,18 +51,16 @@ use serde::de::DeserializeOwned;
 use crate::error::{CallError, LoadError};
 use crate::instance::{Ended, InstanceInfo, ShutdownOutcome, begin_shutdown, finish_shutdown};
 use crate::lifecycle::Lifecycle;
-use crate::loader::Staging;
 
-/// Loads the native plugin `manifest` describes from `artifact`, through
-/// `staging` (blocking: the loader runs it where it cannot stall the
-/// async runtime).
+/// Loads the native plugin `manifest` describes from `copy`, the verified
+/// copy of `artifact` in the cache, which it removes (blocking: the loader
+/// runs it where it cannot stall the async runtime).
 pub(crate) fn load(
-    staging: &Staging,
+    copy: PathBuf,
     manifest: &Manifest,
     artifact: &Path,
 ) -> Result<NativePlugin, LoadError> {
     let plugin = manifest.name().to_string();
-    let copy = staging.copy_verified(manifest, artifact, false)?;
     if let Err(reason) = check_image(&copy) {
         let _ = std::fs::remove_file(&copy);
         return Err(LoadError::NotALibrary {

@@ -78,7 +78,6 @@ use crate::instance::{
     ShutdownOutcome, begin_shutdown, finish_shutdown,
 };
 use crate::lifecycle::Lifecycle;
-use crate::loader::Staging;
 
 /// How the process transport behaves. `Default` gives the documented
 /// values; build one in an expression with the `with_*` methods.
@@ -275,9 +274,10 @@ struct Spec {
     cpu_cores: Option<u32>,
 }
 
-/// Loads a process plugin: stages and verifies its executable, starts it.
+/// Loads a process plugin: starts `program`, the verified copy of its
+/// executable `artifact` in the cache (removed if the start fails).
 pub(crate) async fn load(
-    staging: &Staging,
+    program: PathBuf,
     config: &ProcessConfig,
     manifest: &Manifest,
     manifest_dir: &Path,
@@ -288,7 +288,7 @@ pub(crate) async fn load(
     let spec = Spec {
         plugin: plugin.clone(),
         version: manifest.version().clone(),
-        program: PathBuf::new(),
+        program,
         artifact: artifact.to_path_buf(),
         dir: manifest_dir.to_path_buf(),
         config_json: serde_json::to_string(manifest.metadata()).unwrap_or_else(|_| "{}".into()),
@@ -303,24 +303,16 @@ pub(crate) async fn load(
             .max_cpu_cores()
             .or(config.default_limits.max_cpu_cores),
     };
-    crate::limits::check_supported(
+    let supported = crate::limits::check_supported(
         &plugin,
         spec.memory_bytes.is_some() || spec.file_handles.is_some() || spec.cpu_cores.is_some(),
-    )?;
-    let (staging, manifest_owned, artifact_owned) =
-        (staging.clone(), manifest.clone(), artifact.to_path_buf());
-    let program = tokio::task::spawn_blocking(move || {
-        staging.copy_verified(&manifest_owned, &artifact_owned, true)
-    })
-    .await
-    .map_err(|error| LoadError::Spawn {
-        plugin: plugin.clone(),
-        program: artifact.to_path_buf(),
-        source: std::io::Error::other(format!("the staging thread ended: {error}")),
-    })??;
-    let spec = Spec { program, ..spec };
+    );
     let shared_config = config.clone();
-    let started = match start(&spec, &shared_config).await {
+    let started = match supported {
+        Ok(()) => start(&spec, &shared_config).await,
+        Err(error) => Err(error),
+    };
+    let started = match started {
         Ok(started) => started,
         Err(error) => {
             let _ = std::fs::remove_file(&spec.program);
