@@ -327,6 +327,7 @@ impl DynamicLoader {
                                changed: &mut BTreeSet<PathBuf>| {
                     if !lock(&inner.announced).remove(&format!("{event:?}")) {
                         changed.extend(changed_path(&event));
+                        prepare(&inner.loader, &event);
                         inner.events.send(HostEvent::Discovery(Box::new(event)));
                     }
                 };
@@ -1790,6 +1791,27 @@ fn changed_path(event: &plugin_discovery::DiscoveryEvent) -> Option<PathBuf> {
         }
         _ => None,
     }
+}
+
+/// Has the loader copy and verify the artifact of a plugin version that
+/// just appeared or changed while the batch window is open: the load that
+/// follows, if the resolution picks it, finds the work done (about 10 ms
+/// for a 6 MB executable, off the swap's path). A version the resolution
+/// passes over leaves a copy the loader drops in time.
+fn prepare(loader: &Loader, event: &plugin_discovery::DiscoveryEvent) {
+    let (plugin_discovery::DiscoveryEvent::Discovered { plugin }
+    | plugin_discovery::DiscoveryEvent::Updated { plugin, .. }) = event
+    else {
+        return;
+    };
+    let Some(dir) = plugin.manifest_path.parent() else {
+        return;
+    };
+    if plugin.artifact_path.is_none() || !plugin.instances.is_empty() {
+        return;
+    }
+    let (loader, manifest, dir) = (loader.clone(), plugin.manifest.clone(), dir.to_path_buf());
+    tokio::spawn(async move { loader.prepare(&manifest, &dir).await });
 }
 
 /// Why a state hand-over did not happen.
