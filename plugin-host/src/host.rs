@@ -1023,7 +1023,6 @@ impl DynamicLoader {
                     .await
             }
             .map_err(|e| e.to_string())?;
-            let tl = std::time::Instant::now();
             let ready = async {
                 match instance.health().await {
                     Ok(Health::Unhealthy(why)) => {
@@ -1061,9 +1060,7 @@ impl DynamicLoader {
                 }
                 Ok(())
             };
-            let r = ready.await;
-            eprintln!("STAGE ready {:.1}", tl.elapsed().as_secs_f64() * 1e3);
-            match r {
+            match ready.await {
                 Ok(()) => Ok(instance),
                 Err(reason) => {
                     instance.shutdown(Duration::from_secs(1)).await;
