@@ -533,10 +533,15 @@ impl Instance {
 
     /// Calls `method` with raw request bytes.
     pub async fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
+        // The calls of the two remote transports are boxed here and in the
+        // other call methods: unboxed, every call's future (a native one's
+        // too, and the host's around it) would be as large as theirs,
+        // kilobytes, and each move of it would cost more than a native call.
+        // One allocation is nothing beside their round trip.
         match &self.transport {
             Transports::Native(plugin) => plugin.call(method, request),
-            Transports::Process(plugin) => plugin.call(method, request).await,
-            Transports::Grpc(plugin) => plugin.call(method, request).await,
+            Transports::Process(plugin) => Box::pin(plugin.call(method, request)).await,
+            Transports::Grpc(plugin) => Box::pin(plugin.call(method, request)).await,
         }
     }
 
@@ -550,8 +555,12 @@ impl Instance {
     ) -> Result<Vec<u8>, CallError> {
         match &self.transport {
             Transports::Native(plugin) => plugin.call(method, request),
-            Transports::Process(plugin) => plugin.call_with_timeout(method, request, timeout).await,
-            Transports::Grpc(plugin) => plugin.call_with_timeout(method, request, timeout).await,
+            Transports::Process(plugin) => {
+                Box::pin(plugin.call_with_timeout(method, request, timeout)).await
+            }
+            Transports::Grpc(plugin) => {
+                Box::pin(plugin.call_with_timeout(method, request, timeout)).await
+            }
         }
     }
 
@@ -565,8 +574,8 @@ impl Instance {
     ) -> Result<Resp, CallError> {
         match &self.transport {
             Transports::Native(plugin) => plugin.call_typed(method, request),
-            Transports::Process(plugin) => plugin.call_typed(method, request).await,
-            Transports::Grpc(plugin) => plugin.call_typed(method, request).await,
+            Transports::Process(plugin) => Box::pin(plugin.call_typed(method, request)).await,
+            Transports::Grpc(plugin) => Box::pin(plugin.call_typed(method, request)).await,
         }
     }
 
@@ -579,8 +588,8 @@ impl Instance {
     ) -> Result<serde_json::Value, CallError> {
         match &self.transport {
             Transports::Native(plugin) => plugin.call_json(method, request),
-            Transports::Process(plugin) => plugin.call_json(method, request).await,
-            Transports::Grpc(plugin) => plugin.call_json(method, request).await,
+            Transports::Process(plugin) => Box::pin(plugin.call_json(method, request)).await,
+            Transports::Grpc(plugin) => Box::pin(plugin.call_json(method, request)).await,
         }
     }
 

@@ -812,3 +812,39 @@ async fn state_moves_between_instances_and_an_unknown_format_is_refused() {
             .is_ok()
     );
 }
+
+/// A native call completes in its first poll, so what its future costs is
+/// its size: each move copies it. The remote transports' calls are boxed
+/// inside `Instance` so that their kilobytes of state do not land in every
+/// native call's future (nor in the host's futures around it).
+#[tokio::test]
+async fn the_futures_of_native_calls_stay_small() {
+    let greeter = load_native("greeter-native", "greeter", "1.0.0", "")
+        .await
+        .expect("loads");
+    let request = GreetRequest {
+        name: "Ada".to_string(),
+    };
+    let json = serde_json::json!({"name": "Ada"});
+    let sizes = [
+        ("call", std::mem::size_of_val(&greeter.call("greet", b""))),
+        (
+            "call_with_timeout",
+            std::mem::size_of_val(&greeter.call_with_timeout("greet", b"", Duration::ZERO)),
+        ),
+        (
+            "call_typed",
+            std::mem::size_of_val(&greeter.call_typed::<_, GreetReply>("greet", &request)),
+        ),
+        (
+            "call_json",
+            std::mem::size_of_val(&greeter.call_json("greet", &json)),
+        ),
+    ];
+    for (method, size) in sizes {
+        assert!(
+            size <= 128,
+            "Instance::{method}'s future takes {size} bytes"
+        );
+    }
+}
