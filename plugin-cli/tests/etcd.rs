@@ -22,6 +22,8 @@ const PATIENCE: Duration = Duration::from_secs(30);
 struct Running {
     child: Child,
     lines: Receiver<String>,
+    /// Lines read while waiting for the exit, not yet asked for.
+    last_words: std::collections::VecDeque<String>,
 }
 
 fn spawn(args: &[&str]) -> Running {
@@ -42,40 +44,48 @@ fn spawn(args: &[&str]) -> Running {
             }
         }
     });
-    Running { child, lines }
+    Running {
+        child,
+        lines,
+        last_words: Default::default(),
+    }
 }
 
 impl Running {
-    fn line(&self) -> String {
+    fn line(&mut self) -> String {
+        if let Some(line) = self.last_words.pop_front() {
+            return line;
+        }
         match self.lines.recv_timeout(PATIENCE) {
             Ok(line) => line,
             Err(error) => panic!("no line from plugkit: {error}"),
         }
     }
 
-    fn json(&self) -> Value {
+    fn json(&mut self) -> Value {
         let line = self.line();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
     }
 
-    /// Sends `signal` and waits for the exit (killed past the ceiling).
+    /// Sends `signal` and waits for the exit (killed past the ceiling):
+    /// for the end of its output, which comes with the exit, then reaps it.
     fn stop(&mut self, signal: &str) -> ExitStatus {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
         assert!(sent.success(), "kill {signal} failed");
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.last_words.push_back(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("plugkit did not stop within {PATIENCE:?} of {signal}");
+                }
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("plugkit did not stop within {PATIENCE:?} of {signal}");
-            }
-            // Bounded by the deadline: the child has no event to wait on
-            // but its exit, which std offers only as a poll or a block.
-            std::thread::sleep(Duration::from_millis(10));
         }
+        self.child.wait().unwrap()
     }
 }
 
@@ -99,7 +109,7 @@ fn write_manifest(dir: &Path, name: &str, version: &str) -> String {
 /// `plugkit register` until its `registered KEY` line; returns it and the key.
 fn register(etcd: &EtcdServer, manifest: &str, endpoint: &str) -> (Running, String) {
     let url = etcd.url();
-    let running = spawn(&[
+    let mut running = spawn(&[
         "register",
         manifest,
         "--etcd",
