@@ -25,7 +25,15 @@ use clap::{Parser, Subcommand};
 
 /// Load, version, resolve and hot-swap plugins at run time.
 #[derive(Parser)]
-#[command(name = "plugkit", version, about)]
+#[command(
+    name = "plugkit",
+    version,
+    about = "Find, check, resolve, load and hot-swap plugins from the command line",
+    after_help = "Start with `plugkit run DIR` (a host over a plugins directory) or \
+                  `plugkit discover DIR`; `plugkit COMMAND --help` tells more. \
+                  Exit codes: 0 success, 1 a negative answer (invalid manifest, \
+                  no resolution), 2 a usage or IO error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
