@@ -243,14 +243,24 @@ fn endpoint_list(errors: &[crate::grpc::EndpointError]) -> String {
         .join("; ")
 }
 
-/// `; its stderr ended with: ...` when a child wrote anything.
+/// `; its stderr ended with: ...` when a child wrote anything. Control
+/// characters (a terminal escape sequence, say) are shown escaped, so a
+/// child's output cannot drive the terminal that shows the error; the rest,
+/// quotes and non-ASCII text included, as the child wrote it.
 fn stderr_tail(lines: &[String]) -> String {
     if lines.is_empty() {
         return String::new();
     }
     let mut tail = String::from("; its stderr ended with:");
     for line in lines {
-        let _ = write!(tail, "\n  | {}", line.escape_debug());
+        tail.push_str("\n  | ");
+        for c in line.chars() {
+            if c.is_control() {
+                let _ = write!(tail, "{}", c.escape_default());
+            } else {
+                tail.push(c);
+            }
+        }
     }
     tail
 }
@@ -430,4 +440,20 @@ pub(crate) fn decode_json(
 ) -> Result<serde_json::Value, CallError> {
     serde_json::from_slice(bytes)
         .map_err(|e| codec(plugin, method, format!("cannot decode the JSON reply: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_childs_stderr_is_shown_as_written_but_for_control_characters() {
+        let lines = [
+            "it said \"héllo\" and 'bye'".to_string(),
+            "\u{1b}[2Jcleared\tthe screen".to_string(),
+        ];
+        assert_eq!(
+            super::stderr_tail(&lines),
+            "; its stderr ended with:\n  | it said \"héllo\" and 'bye'\n  | \\u{1b}[2Jcleared\\tthe screen"
+        );
+        assert_eq!(super::stderr_tail(&[]), "");
+    }
 }
