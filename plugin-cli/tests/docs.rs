@@ -357,15 +357,22 @@ fn read_all(file: &mut File) -> String {
     text
 }
 
-/// Runs one command line; returns what the terminal shows and the exit code.
-fn run_line(place: &Place, line: &str) -> (String, i32) {
+/// Runs one command line; returns what the terminal shows and the exit
+/// code. `expected_lines`: how many lines the doc shows for it (`None`
+/// when the docs are being rewritten).
+fn run_line(place: &Place, line: &str, expected_lines: Option<usize>) -> (String, i32) {
     let (tokens, _) = tokenize(line);
     let mut terminal = tempfile::tempfile().expect("a terminal file");
-    let code = run_tokens(place, &tokens, &terminal);
+    let code = run_tokens(place, &tokens, &terminal, expected_lines);
     (read_all(&mut terminal), code)
 }
 
-fn run_tokens(place: &Place, tokens: &[Token], terminal: &File) -> i32 {
+fn run_tokens(
+    place: &Place,
+    tokens: &[Token],
+    terminal: &File,
+    expected_lines: Option<usize>,
+) -> i32 {
     // Split off a source piped into the command.
     let (source, command) = match tokens.iter().position(|t| *t == Token::Op("|")) {
         Some(bar) => (Some(&tokens[..bar]), &tokens[bar + 1..]),
@@ -405,7 +412,7 @@ fn run_tokens(place: &Place, tokens: &[Token], terminal: &File) -> i32 {
                 );
             };
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            interrupt_when_settled(place, &rest, &outputs)
+            interrupt_when_settled(place, &rest, &outputs, expected_lines)
         }
         Some("grep") => {
             let (invert, pattern, file) = match words.as_slice() {
@@ -572,9 +579,17 @@ fn settle(
     }
 }
 
-/// `timeout -s INT N plugkit ...`: runs plugkit until its output has
-/// settled, then interrupts it; exits 124, as `timeout` does.
-fn interrupt_when_settled(place: &Place, args: &[String], outputs: &Outputs) -> i32 {
+/// `timeout -s INT N plugkit ...`: runs plugkit until it has printed as
+/// many lines as the doc shows (a state, however slow the machine), then
+/// interrupts it; exits 124, as `timeout` does. While the docs are being
+/// rewritten (`expected_lines` is `None`) it waits for the output to stay
+/// quiet instead.
+fn interrupt_when_settled(
+    place: &Place,
+    args: &[String],
+    outputs: &Outputs,
+    expected_lines: Option<usize>,
+) -> i32 {
     let child = plugkit(place, args, outputs, Stdio::null());
     let mut terminal = outputs.terminal.try_clone().expect("terminal");
     let start = Instant::now();
@@ -586,13 +601,19 @@ fn interrupt_when_settled(place: &Place, args: &[String], outputs: &Outputs) -> 
             last = now;
             since = Instant::now();
         }
-        if !last.is_empty() && since.elapsed() >= QUIET * 2 {
+        let settled = match expected_lines {
+            Some(lines) => last.lines().count() >= lines.max(1),
+            None => !last.is_empty() && since.elapsed() >= QUIET * 2,
+        };
+        if settled {
             break;
         }
         assert!(
             start.elapsed() < CEILING,
-            "plugkit {} printed nothing",
-            args.join(" ")
+            "plugkit {} printed {} line(s) within {CEILING:?}, the doc shows {}:\n{last}",
+            args.join(" "),
+            last.lines().count(),
+            expected_lines.map_or("some".to_string(), |n| n.to_string()),
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -624,7 +645,11 @@ fn console_blocks_show_what_the_commands_print() {
             let mut lines = Vec::new();
             for shown in &block.commands {
                 let (_, expected_code) = tokenize(&shown.line);
-                let (output, code) = run_line(&place, &shown.line);
+                let (output, code) = run_line(
+                    &place,
+                    &shown.line,
+                    (!update).then_some(shown.expected.len()),
+                );
                 checked += 1;
                 let actual: Vec<String> = output.lines().map(str::to_string).collect();
                 if code != expected_code {
