@@ -2,7 +2,9 @@
 //! is Debian's etcd-server, started by `etcd-harness` on loopback): records
 //! registered, a second instance, leases revoked and expired, invalid
 //! values, records that break the contract, the merge with directories,
-//! and a server restarted under a watching engine.
+//! a server restarted under a watching engine, and a watch cut off (by a
+//! forwarder the test controls) while the history it would resume from is
+//! compacted.
 
 use std::time::Duration;
 
@@ -386,4 +388,125 @@ fn a_watch_resumes_after_a_server_restart_missing_nothing_and_doubling_nothing()
     let errors = errors.lock().unwrap();
     assert!(errors.len() <= 1, "{errors:?}");
     assert_eq!(events.try_recv(), Err(RecvError::Timeout));
+}
+
+/// A TCP forwarder to etcd that the test can cut and restore: a network
+/// partition between the engine and the cluster, while the test's own
+/// client still reaches the server directly.
+struct Partition {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Partition {
+    fn to(etcd: &EtcdServer) -> Partition {
+        use std::sync::atomic::Ordering;
+        let upstream: std::net::SocketAddr = etcd
+            .url()
+            .trim_start_matches("http://")
+            .parse()
+            .expect("etcd's address");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cutting, tracked) = (std::sync::Arc::clone(&cut), std::sync::Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                // Partitioned: the connection is accepted and dropped.
+                if cutting.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let pipes = [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ];
+                tracked.lock().unwrap().extend([client, server]);
+                for (from, to) in pipes {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            }
+        });
+        Partition { port, cut, open }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts every connection through it and refuses new ones.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_watch_cut_off_while_the_history_is_compacted_lists_again_and_misses_nothing() {
+    let etcd = EtcdServer::start();
+    let rt = runtime();
+    let partition = Partition::to(&etcd);
+    let config = DiscoveryConfig::default().with_etcd(
+        EtcdSource::new([partition.url()]).with_retry_interval(Duration::from_millis(200)),
+    );
+    let engine = DiscoveryEngine::new(config).expect("a valid configuration");
+    let mut events = engine.subscribe();
+    engine.start().expect("the engine starts");
+
+    let mut client = rt.block_on(client(&etcd));
+    let greeter = r#"{"name": "greeter", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7001"}"#;
+    rt.block_on(client.put("/plugkit/plugins/greeter/1.0.0/a1", greeter, None))
+        .expect("put");
+    assert_eq!(discovered(next(&mut events)).name(), "greeter");
+
+    // While the engine is cut off: the greeter goes, the kv-store comes,
+    // and the history of both is compacted away.
+    partition.cut();
+    rt.block_on(client.delete("/plugkit/plugins/greeter/1.0.0/a1", None))
+        .expect("delete");
+    let kv_store = r#"{"name": "kv-store", "version": "1.4.1", "transport": "grpc", "endpoint": "127.0.0.1:7002"}"#;
+    let put = rt
+        .block_on(client.put("/plugkit/plugins/kv-store/1.4.1/b1", kv_store, None))
+        .expect("put");
+    let revision = put.header().expect("a header").revision();
+    rt.block_on(client.compact(revision, None))
+        .expect("compact");
+    partition.restore();
+
+    // The watch resumes from a compacted revision: the engine lists again
+    // and reports the difference, each change once.
+    let mut seen = [next(&mut events), next(&mut events)];
+    seen.sort_by_key(|event| format!("{event:?}"));
+    let described: Vec<String> = seen
+        .iter()
+        .map(|event| match event {
+            DiscoveryEvent::Discovered { plugin } => format!("discovered {}", plugin.name()),
+            DiscoveryEvent::Removed { name, .. } => format!("removed {name}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(described, ["discovered kv-store", "removed greeter"]);
+    let sentinel = r#"{"name": "sentinel", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7003"}"#;
+    rt.block_on(client.put("/plugkit/plugins/sentinel/1.0.0/c1", sentinel, None))
+        .expect("put");
+    assert_eq!(discovered(next(&mut events)).name(), "sentinel");
+    let current = engine.current();
+    let names: Vec<&str> = current.plugins.iter().map(|p| p.name()).collect();
+    assert_eq!(names, ["kv-store", "sentinel"]);
 }
