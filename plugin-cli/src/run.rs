@@ -16,6 +16,14 @@
 //!   method's reply as JSON), or `{"id": 1, "ok": false, "error": "..."}`. A
 //!   line that is not a valid call gets `{"id": null, "ok": false, "error":
 //!   "..."}` (with its `id` where one could be read), and the host goes on.
+//! - **status**: a stdin line `{"id": 2, "query": "status"}` is answered on
+//!   stdout with the host's `hot_load_status()`: `{"id": 2, "ok": true,
+//!   "status": [{"plugin": "greeter", "state": "running", "version":
+//!   "1.0.0", "last_error": null, "for_ms": 1520, "in_flight": 0, "calls":
+//!   14, "rollback_target": null}, ...]}`, one object per plugin the host
+//!   knows of, by name (`state`: `loading`, `running`, `swapping`,
+//!   `restarting`, `unloading`, `failed` or `unloaded`; `for_ms`: how long
+//!   it has been in that state).
 //! - **stderr**: events as they happen; with `--json` one JSON object per
 //!   line with `"event"` and `"stream"` (`"discovery"` or `"hot_load"`):
 //!   discovery `plugin_discovered`, `plugin_updated`, `plugin_removed`,
@@ -240,6 +248,14 @@ async fn answer(host: &DynamicLoader, line: &str) -> Value {
         return json!({"id": id, "ok": false, "error": "invalid call: expected a JSON object"});
     };
     let field = |name: &str| object.get(name).and_then(Value::as_str);
+    if let Some(query) = object.get("query") {
+        return match query.as_str() {
+            Some("status") => json!({"id": id, "ok": true, "status": status(host)}),
+            _ => json!({"id": id, "ok": false, "error": format!(
+                "invalid query {query}: the one query is \"status\""
+            )}),
+        };
+    }
     let (Some(plugin), Some(method)) = (field("plugin"), field("method")) else {
         return json!({"id": id, "ok": false, "error": "invalid call: `plugin` and `method` must be strings"});
     };
@@ -254,6 +270,27 @@ async fn answer(host: &DynamicLoader, line: &str) -> Value {
         }),
         Err(error) => json!({"id": id, "ok": false, "error": error.to_string()}),
     }
+}
+
+/// The host's `hot_load_status()` as the `status` query's JSON.
+fn status(host: &DynamicLoader) -> Value {
+    let mut plugins = host.hot_load_status();
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    plugins
+        .iter()
+        .map(|plugin| {
+            json!({
+                "plugin": plugin.name,
+                "state": plugin.state.name(),
+                "version": plugin.version.as_ref().map(ToString::to_string),
+                "last_error": plugin.last_error,
+                "for_ms": plugin.since.elapsed().as_millis() as u64,
+                "in_flight": plugin.in_flight,
+                "calls": plugin.calls,
+                "rollback_target": plugin.rollback_target.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect()
 }
 
 fn write_line(stdout: &Mutex<io::Stdout>, value: &Value) {

@@ -286,3 +286,50 @@ fn a_missing_directory_is_an_io_error_and_relative_paths_work() {
     let answer: Value = serde_json::from_slice(&output.stdout).expect("one answer");
     assert_eq!(answer["ok"], true, "{answer}");
 }
+
+#[test]
+fn the_status_query_answers_with_each_plugins_state() {
+    let dir = plugins(&["native/kv-store-1.4.1", "process/greeter-1.0.0"]);
+    let input = [
+        r#"{"id": "s", "query": "status"}"#,
+        r#"{"id": "bad", "query": "everything"}"#,
+        "",
+    ]
+    .join("\n");
+    let (answers, stderr, code) = run(dir.path(), &[], &input);
+    assert_eq!(code, 0, "{stderr:#?}");
+    let status = by_id(&answers, &json!("s"))[0];
+    assert_eq!(status["ok"], true, "{status}");
+    let plugins = status["status"].as_array().expect("a list");
+    let described: Vec<(String, String, String)> = plugins
+        .iter()
+        .map(|p| {
+            (
+                p["plugin"].as_str().unwrap_or_default().to_string(),
+                p["state"].as_str().unwrap_or_default().to_string(),
+                p["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("greeter".into(), "running".into(), "1.0.0".into()),
+            ("kv-store".into(), "running".into(), "1.4.1".into()),
+        ]
+    );
+    for plugin in plugins {
+        assert_eq!(plugin["last_error"], Value::Null, "{plugin}");
+        assert_eq!(plugin["rollback_target"], Value::Null, "{plugin}");
+        assert_eq!(plugin["in_flight"], 0, "{plugin}");
+        // The host's own health check and method listing at load.
+        assert!(plugin["calls"].as_u64().is_some_and(|n| n >= 1), "{plugin}");
+        assert!(plugin["for_ms"].is_u64(), "{plugin}");
+    }
+    let bad = by_id(&answers, &json!("bad"))[0];
+    assert_eq!(bad["ok"], false);
+    assert_eq!(
+        bad["error"],
+        r#"invalid query "everything": the one query is "status""#
+    );
+}
