@@ -685,15 +685,21 @@ impl DynamicLoader {
             .map(|(name, running)| (name.clone(), running.source.version().clone()))
             .collect();
         let config = &self.inner.config;
-        let options = ResolveOptions::default()
-            .with_policy(config.policy.clone())
-            .with_strategy(config.strategy)
-            .with_circular(config.circular)
-            .with_current(current);
+        let options = config.resolve_limits.apply(
+            ResolveOptions::default()
+                .with_policy(config.policy.clone())
+                .with_strategy(config.strategy)
+                .with_circular(config.circular)
+                .with_current(current),
+        );
         let resolution = match resolve(&registry, &wanted, &options) {
             Ok(resolution) => resolution,
             Err(error) => {
+                // The whole resolution failed (strict strategy, or a bound
+                // of `resolve_limits` hit): running plugins keep serving,
+                // the others fail, each reported with the reason.
                 let reason = error.to_string();
+                let mut report = StartReport::default();
                 for name in &names {
                     if let Some(version) =
                         state.running.get(name).map(|r| r.source.version().clone())
@@ -704,10 +710,11 @@ impl DynamicLoader {
                             r.state = PluginState::Failed;
                             r.last_error = Some(reason.clone());
                         });
+                        report.failed.push((name.clone(), reason.clone()));
                     }
                 }
                 lock(&self.inner.snapshot).failure = Some(Arc::new(error));
-                return StartReport::default();
+                return report;
             }
         };
         let mut report = StartReport::default();
@@ -970,9 +977,11 @@ impl DynamicLoader {
         if !blockers.is_empty() {
             return blockers.join("; ");
         }
-        let options = ResolveOptions::default()
-            .with_policy(self.inner.config.policy.clone())
-            .with_circular(self.inner.config.circular);
+        let options = self.inner.config.resolve_limits.apply(
+            ResolveOptions::default()
+                .with_policy(self.inner.config.policy.clone())
+                .with_circular(self.inner.config.circular),
+        );
         let wanted = [Wanted::with_constraint(name, Constraint::exact(candidate))];
         match resolve(registry, &wanted, &options) {
             Ok(_) => "it conflicts with the versions the other plugins need".to_string(),

@@ -73,7 +73,7 @@ mod host;
 mod plan;
 mod status;
 
-pub use config::{HostConfig, HotLoadConfig, StateRefused};
+pub use config::{HostConfig, HotLoadConfig, ResolveLimits, StateRefused};
 pub use error::{HostCallError, HostError};
 pub use event::{HostEvent, HotLoadEvent, LifecycleMonitor};
 pub use host::{DynamicLoader, JsonReply, StartReport};

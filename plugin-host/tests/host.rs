@@ -81,6 +81,34 @@ async fn a_plugin_whose_dependency_is_missing_fails_with_the_reason_and_the_rest
     host.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolve_limits_bound_each_resolution_and_say_which_bound() {
+    // greeter requires kv-store: a chain of 2, over a bound of 1. The
+    // bound fails the whole resolution, and the report says so for each.
+    let plugins = Plugins::with(&["native/kv-store-1.4.1", "native/greeter-1.0.0"]);
+    let host = plugins.host(
+        config().with_resolve_limits(plugin_host::ResolveLimits::default().with_max_depth(1)),
+    );
+    let report = host.start().await.expect("starts");
+    assert!(report.loaded.is_empty(), "{:?}", report.loaded);
+    let failed: Vec<&str> = report
+        .failed
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(failed, ["greeter", "kv-store"], "{:?}", report.failed);
+    for (_, reason) in &report.failed {
+        assert!(reason.contains("depth"), "the bound is named: {reason}");
+    }
+    host.shutdown().await;
+
+    // The default bounds let the same chain load.
+    let host = plugins.host(config());
+    let report = host.start().await.expect("starts");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    host.shutdown().await;
+}
+
 /// 8 callers call the greeter without pause while it is swapped `swaps`
 /// times between 1.0.0 and 2.0.0 by putting the other version's directory
 /// in and taking the serving one out. No call fails, every answer comes
