@@ -137,24 +137,9 @@ impl Loader {
         let Some(key) = Key::of(manifest, &artifact, executable) else {
             return;
         };
-        let Some(slot) = self.prepared.insert(key) else {
-            return;
-        };
-        let staging = self.staging();
-        let made = slot
-            .copy(|| async {
-                stage_on_pool(staging, manifest.clone(), artifact, executable)
-                    .await
-                    .ok()
-            })
-            .await;
-        // Dropped (or the loader dropped) while it was being made: nobody
-        // will claim it.
-        if let Some(copy) = made
-            && !self.prepared.holds(&slot)
-            && !slot.is_claimed()
-        {
-            let _ = std::fs::remove_file(copy);
+        if let Some(slot) = self.prepared.insert(key) {
+            slot.copy(&self.staging(), manifest, &artifact, executable)
+                .await;
         }
     }
 
@@ -169,27 +154,11 @@ impl Loader {
         let staging = self.staging();
         if let Some(key) = Key::of(manifest, artifact, executable)
             && let Some(slot) = self.prepared.claim(&key)
+            && let Some(copy) = slot.copy(&staging, manifest, artifact, executable).await
         {
-            let (staging, manifest, artifact) =
-                (staging.clone(), manifest.clone(), artifact.to_path_buf());
-            let made = slot
-                .copy(|| async move {
-                    stage_on_pool(staging, manifest, artifact, executable)
-                        .await
-                        .ok()
-                })
-                .await;
-            if let Some(copy) = made {
-                return Ok(copy);
-            }
+            return Ok(copy);
         }
-        stage_on_pool(
-            staging,
-            manifest.clone(),
-            artifact.to_path_buf(),
-            executable,
-        )
-        .await
+        staging.copy_on_pool(manifest, artifact, executable).await
     }
 
     /// The configuration.
@@ -309,25 +278,5 @@ fn artifact(manifest: &Manifest, manifest_dir: &Path) -> Result<PathBuf, LoadErr
         .artifact_path(manifest_dir)
         .ok_or_else(|| LoadError::NoArtifact {
             plugin: manifest.name().to_string(),
-        })
-}
-
-/// Stages `artifact` on tokio's blocking pool.
-async fn stage_on_pool(
-    staging: Staging,
-    manifest: Manifest,
-    artifact: PathBuf,
-    executable: bool,
-) -> Result<PathBuf, LoadError> {
-    let plugin = manifest.name().to_string();
-    let path = artifact.clone();
-    tokio::task::spawn_blocking(move || staging.copy_verified(&manifest, &artifact, executable))
-        .await
-        .unwrap_or_else(|error| {
-            Err(LoadError::ReadArtifact {
-                plugin,
-                path,
-                source: std::io::Error::other(format!("the staging thread ended: {error}")),
-            })
         })
 }

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use plugin_manifest::{Checksum, Manifest};
@@ -132,6 +132,25 @@ impl Staging {
             }
         }
         Ok(copy.keep())
+    }
+
+    /// [`copy_verified`](Self::copy_verified) on tokio's blocking pool.
+    pub(crate) async fn copy_on_pool(
+        &self,
+        manifest: &Manifest,
+        artifact: &Path,
+        executable: bool,
+    ) -> Result<PathBuf, LoadError> {
+        let (staging, owned, path) = (self.clone(), manifest.clone(), artifact.to_path_buf());
+        tokio::task::spawn_blocking(move || staging.copy_verified(&owned, &path, executable))
+            .await
+            .unwrap_or_else(|error| {
+                Err(LoadError::ReadArtifact {
+                    plugin: manifest.name().to_string(),
+                    path: artifact.to_path_buf(),
+                    source: std::io::Error::other(format!("the staging thread ended: {error}")),
+                })
+            })
     }
 
     fn cache_error(
@@ -311,9 +330,13 @@ impl Identity {
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     copy: tokio::sync::OnceCell<Option<PathBuf>>,
-    /// Set by the load that took the copy: it owns the file from then on.
-    claimed: AtomicBool,
+    /// Who owns the copy: 0 while it waits in the list, then [`CLAIMED`]
+    /// (a load) or [`DROPPED`] (nobody: it is removed).
+    owner: AtomicU8,
 }
+
+const CLAIMED: u8 = 1;
+const DROPPED: u8 = 2;
 
 impl Prepared {
     /// A new slot for `key`, or `None` when one exists already. The
@@ -327,7 +350,7 @@ impl Prepared {
         slots.push_back((key, Arc::clone(&slot)));
         while slots.len() > MAX_PREPARED {
             if let Some((_, dropped)) = slots.pop_front() {
-                dropped.discard();
+                dropped.drop_copy();
             }
         }
         Some(slot)
@@ -339,17 +362,8 @@ impl Prepared {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let at = slots.iter().position(|(k, _)| k == key)?;
         let (_, slot) = slots.remove(at)?;
-        slot.claimed.store(true, Ordering::SeqCst);
+        slot.owner.store(CLAIMED, Ordering::SeqCst);
         Some(slot)
-    }
-
-    /// Whether `slot` is still waiting to be claimed.
-    pub(crate) fn holds(&self, slot: &Arc<Slot>) -> bool {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|(_, s)| Arc::ptr_eq(s, slot))
     }
 }
 
@@ -357,33 +371,44 @@ impl Drop for Prepared {
     fn drop(&mut self) {
         let slots = self.slots.get_mut().unwrap_or_else(PoisonError::into_inner);
         for (_, slot) in slots.drain(..) {
-            slot.discard();
+            slot.drop_copy();
         }
     }
 }
 
 impl Slot {
-    /// The copy, made by `make` unless it was made (or is being made)
-    /// already; `None` if making it failed.
-    pub(crate) async fn copy<F, Made>(&self, make: F) -> Option<PathBuf>
-    where
-        F: FnOnce() -> Made,
-        Made: std::future::Future<Output = Option<PathBuf>>,
-    {
-        self.copy.get_or_init(make).await.clone()
+    /// The copy, made with `staging` unless it was made (or is being made)
+    /// already; `None` if making it failed, or if the slot was dropped
+    /// meanwhile (the copy is then removed).
+    pub(crate) async fn copy(
+        &self,
+        staging: &Staging,
+        manifest: &Manifest,
+        artifact: &Path,
+        executable: bool,
+    ) -> Option<PathBuf> {
+        let copy = self
+            .copy
+            .get_or_init(|| async {
+                staging
+                    .copy_on_pool(manifest, artifact, executable)
+                    .await
+                    .ok()
+            })
+            .await
+            .clone();
+        if self.owner.load(Ordering::SeqCst) == DROPPED {
+            self.drop_copy();
+            return None;
+        }
+        copy
     }
 
-    /// Whether a load took the copy.
-    pub(crate) fn is_claimed(&self) -> bool {
-        self.claimed.load(Ordering::SeqCst)
-    }
-
-    /// Removes the copy of a slot nobody will claim (one still being made
-    /// is removed by its maker, which checks [`Prepared::holds`]).
-    pub(crate) fn discard(&self) {
-        if !self.claimed.load(Ordering::SeqCst)
-            && let Some(Some(copy)) = self.copy.get()
-        {
+    /// Drops a slot nobody will claim: its copy is removed now if it is
+    /// made, else by [`copy`](Self::copy) once it is.
+    fn drop_copy(&self) {
+        self.owner.store(DROPPED, Ordering::SeqCst);
+        if let Some(Some(copy)) = self.copy.get() {
             let _ = std::fs::remove_file(copy);
         }
     }
