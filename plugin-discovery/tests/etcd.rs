@@ -36,12 +36,21 @@ fn manifest(name: &str, version: &str) -> Manifest {
 }
 
 fn source(etcd: &EtcdServer) -> EtcdSource {
-    EtcdSource::new([etcd.url()]).with_retry_interval(Duration::from_millis(200))
+    source_at(etcd.url())
+}
+
+fn source_at(url: String) -> EtcdSource {
+    EtcdSource::new([url]).with_retry_interval(Duration::from_millis(200))
 }
 
 /// A started engine watching only `etcd`, and its events from the start.
 fn watching(etcd: &EtcdServer) -> (DiscoveryEngine, Subscription) {
-    let config = DiscoveryConfig::default().with_etcd(source(etcd));
+    watching_at(etcd.url())
+}
+
+/// [`watching`] through `url` (a forwarder to the server, say).
+fn watching_at(url: String) -> (DiscoveryEngine, Subscription) {
+    let config = DiscoveryConfig::default().with_etcd(source_at(url));
     let engine = DiscoveryEngine::new(config).expect("a valid configuration");
     let events = engine.subscribe();
     engine.start().expect("the engine starts");
@@ -84,6 +93,27 @@ async fn register(etcd: &EtcdServer, name: &str, version: &str, endpoint: &str) 
 
 async fn client(etcd: &EtcdServer) -> Client {
     Client::connect([etcd.url()], None).await.expect("a client")
+}
+
+/// Registers the sentinel plugin and checks that the next event is its
+/// discovery, so nothing else was sent before it; returns the names the
+/// engine sees then.
+fn sentinel_comes_next(
+    rt: &tokio::runtime::Runtime,
+    client: &mut Client,
+    engine: &DiscoveryEngine,
+    events: &mut Subscription,
+) -> Vec<String> {
+    let sentinel = r#"{"name": "sentinel", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7003"}"#;
+    rt.block_on(client.put("/plugkit/plugins/sentinel/1.0.0/c1", sentinel, None))
+        .expect("put");
+    assert_eq!(discovered(next(events)).name(), "sentinel");
+    let current = engine.current();
+    current
+        .plugins
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect()
 }
 
 #[test]
@@ -375,13 +405,7 @@ fn a_watch_resumes_after_a_server_restart_missing_nothing_and_doubling_nothing()
         "kv-store",
         "the greeter is not discovered twice"
     );
-    // The sentinel: the next event is its own, so nothing else was sent.
-    let sentinel = r#"{"name": "sentinel", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7003"}"#;
-    rt.block_on(client.put("/plugkit/plugins/sentinel/1.0.0/c1", sentinel, None))
-        .expect("put");
-    assert_eq!(discovered(next(&mut events)).name(), "sentinel");
-    let current = engine.current();
-    let names: Vec<&str> = current.plugins.iter().map(|p| p.name()).collect();
+    let names = sentinel_comes_next(&rt, &mut client, &engine, &mut events);
     assert_eq!(names, ["greeter", "kv-store", "sentinel"]);
     // The outage was reported once at most (the watch may be back before
     // its first retry).
@@ -462,12 +486,7 @@ fn a_watch_cut_off_while_the_history_is_compacted_lists_again_and_misses_nothing
     let etcd = EtcdServer::start();
     let rt = runtime();
     let partition = Partition::to(&etcd);
-    let config = DiscoveryConfig::default().with_etcd(
-        EtcdSource::new([partition.url()]).with_retry_interval(Duration::from_millis(200)),
-    );
-    let engine = DiscoveryEngine::new(config).expect("a valid configuration");
-    let mut events = engine.subscribe();
-    engine.start().expect("the engine starts");
+    let (engine, mut events) = watching_at(partition.url());
 
     let mut client = rt.block_on(client(&etcd));
     let greeter = r#"{"name": "greeter", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7001"}"#;
@@ -502,11 +521,6 @@ fn a_watch_cut_off_while_the_history_is_compacted_lists_again_and_misses_nothing
         })
         .collect();
     assert_eq!(described, ["discovered kv-store", "removed greeter"]);
-    let sentinel = r#"{"name": "sentinel", "version": "1.0.0", "transport": "grpc", "endpoint": "127.0.0.1:7003"}"#;
-    rt.block_on(client.put("/plugkit/plugins/sentinel/1.0.0/c1", sentinel, None))
-        .expect("put");
-    assert_eq!(discovered(next(&mut events)).name(), "sentinel");
-    let current = engine.current();
-    let names: Vec<&str> = current.plugins.iter().map(|p| p.name()).collect();
+    let names = sentinel_comes_next(&rt, &mut client, &engine, &mut events);
     assert_eq!(names, ["kv-store", "sentinel"]);
 }

@@ -243,8 +243,11 @@ async fn the_cache_directory_does_not_grow() {
             .await
             .expect("loads");
     }
-    let left = std::fs::read_dir(cache.path()).expect("list cache").count();
-    assert_eq!(left, 0, "cache copies are removed once opened");
+    let left = support::cache_files(cache.path());
+    assert!(
+        left.is_empty(),
+        "cache copies are removed once opened: {left:?}"
+    );
 }
 
 #[tokio::test]
@@ -259,9 +262,7 @@ async fn a_refused_artifact_leaves_no_copy_in_the_cache() {
             .with_max_artifact_size(bytes.len() as u64 / 2),
     );
     let cache_is_empty = |why: &str| {
-        let left: Vec<_> = std::fs::read_dir(cache.path())
-            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
+        let left = support::cache_files(cache.path());
         assert!(left.is_empty(), "{why}: the cache holds {left:?}");
     };
 

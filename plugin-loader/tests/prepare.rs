@@ -5,19 +5,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use plugin_loader::{LoadError, ProcessConfig};
-use support::{libraries, stage, stage_process};
-
-fn cache_files(cache: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
-}
+use support::{cache_files, libraries, stage, stage_process};
 
 fn greeter_process(extra: &str) -> support::Staged {
     stage_process(

@@ -281,3 +281,13 @@ pub(crate) fn reference_sha256(bytes: &[u8]) -> String {
     let output = child.wait_with_output().expect("sha256sum runs");
     String::from_utf8(output.stdout).expect("UTF-8")[..64].to_string()
 }
+
+/// The files in a loader's cache directory, sorted (none if it does not
+/// exist).
+pub(crate) fn cache_files(cache: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cache)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
