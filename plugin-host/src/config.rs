@@ -236,8 +236,9 @@ impl HostConfig {
 }
 
 /// Bounds on the host's re-resolutions, so a pathological set of plugins
-/// ends in a clear error instead of a long search. A plugin left out by
-/// them is reported as unresolved with the bound it hit.
+/// ends in a clear error instead of a long search. A bound hit fails the
+/// whole re-resolution: every plugin not yet running is reported failed
+/// with the bound named, and the running ones keep serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResolveLimits {
