@@ -8,7 +8,9 @@
 //!   plugins laid out by `example-plugins`, then `cargo test --workspace`
 //!   with the etcd feature on (tests that need built plugins or the npm
 //!   `semver` package build or install them themselves; the etcd tests
-//!   start the server `setup` installed).
+//!   start the server `setup` installed), then the README's own-plugin
+//!   walkthrough, run as a newcomer runs it (`xtask/src/walkthrough.rs`;
+//!   alone: `cargo xtask walkthrough`).
 //! - `cargo xtask setup`: installs what the `etcd` feature needs beyond
 //!   Rust (protoc, etcd) when missing (`xtask/src/setup.rs`).
 //! - `cargo xtask demo`: the main job, watched live: a host discovering,
@@ -31,16 +33,20 @@ mod examples;
 mod manifest_docs;
 mod setup;
 mod tidy;
+mod walkthrough;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <test|setup|demo|bench|tidy|example-plugins|manifest-docs>
+const USAGE: &str =
+    "usage: cargo xtask <test|setup|demo|bench|tidy|walkthrough|example-plugins|manifest-docs>
 
   test    everything a fresh clone needs, then cargo test --workspace
-          (with the etcd feature on)
+          (with the etcd feature on), then the README's walkthrough
+  walkthrough
+          run the README's \"Your own plugin\" steps as a newcomer would
   setup   install what the etcd feature needs when missing: protoc and
           etcd (apt-get, as root on Debian; elsewhere it names them)
   demo    the main job, live: a host loads, hot-swaps, rolls back and restarts
@@ -66,6 +72,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&root, &args[1..]),
         Some("setup") => setup::run(),
+        Some("walkthrough") => walkthrough::run(&root),
         Some("demo") => demo::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("example-plugins") => examples::command(&root, &args[1..]),
@@ -99,7 +106,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let mut cmd = cargo(root);
     cmd.args(["test", "--workspace", "--features", setup::ETCD_FEATURES])
         .args(extra);
-    run(&mut cmd)
+    run(&mut cmd)?;
+    walkthrough::run(root)
 }
 
 /// A `cargo` command run from the workspace root, honouring `$CARGO`.
