@@ -8,7 +8,8 @@ use std::sync::Arc;
 use plugin_discovery::DiscoveryConfig;
 use plugin_events::Subscription;
 use plugin_host::{
-    DynamicLoader, HostConfig, HostError, HostEvent, HotLoadConfig, LifecycleMonitor, StartReport,
+    DynamicLoader, HostConfig, HostError, HostEvent, HotLoadConfig, LifecycleMonitor,
+    ResolveLimits, StartReport,
 };
 use plugin_loader::{DefaultLimits, LoaderConfig};
 use plugin_resolver::Strategy;
@@ -108,6 +109,13 @@ impl HostBuilder {
     /// Strict or best-effort resolution.
     pub fn with_strategy(mut self, strategy: Strategy) -> Self {
         self.config = self.config.with_strategy(strategy);
+        self
+    }
+
+    /// Bounds on each resolution (depth, solver steps, time); one that is
+    /// hit fails that resolution with the bound named.
+    pub fn with_resolve_limits(mut self, limits: ResolveLimits) -> Self {
+        self.config = self.config.with_resolve_limits(limits);
         self
     }
 

@@ -78,3 +78,31 @@ async fn the_simple_path_loads_answers_and_hot_loads() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builder_passes_resolve_limits_to_the_host() {
+    // greeter requires kv-store: a chain of 2, over a bound of 1.
+    let layout = bench_support::example_plugins(false);
+    let plugins = tempfile::tempdir().expect("temporary directory");
+    for entry in ["native/kv-store-1.4.1", "native/greeter-1.0.0"] {
+        let source = layout.join(entry);
+        copy_dir(
+            &source,
+            &plugins.path().join(source.file_name().expect("name")),
+        );
+    }
+    let host = plugkit::Host::builder()
+        .from_directory(plugins.path())
+        .with_resolve_limits(plugkit::host::ResolveLimits::default().with_max_depth(1))
+        .without_auto_loading()
+        .build()
+        .await
+        .expect("a running host");
+    let report = host.start_report();
+    assert!(report.loaded.is_empty(), "{:?}", report.loaded);
+    assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
+    for (_, reason) in &report.failed {
+        assert!(reason.contains("depth"), "the bound is named: {reason}");
+    }
+    host.shutdown().await;
+}
