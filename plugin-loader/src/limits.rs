@@ -1,10 +1,12 @@
 //! What a child process plugin sets on itself between `fork` and `exec`:
-//! the parent-death signal and the manifest's resource limits. Linux only:
-//! elsewhere a child gets neither, and a manifest that sets limits is
-//! refused ([`check_supported`]).
+//! the parent-death signal, the manifest's resource limits, and the call
+//! lane's read end kept open across `exec`. Linux only: elsewhere a child
+//! gets none of them (no call lane is offered), and a manifest that sets
+//! limits is refused ([`check_supported`]).
 
 #[cfg(target_os = "linux")]
 use std::io;
+use std::os::fd::RawFd;
 
 use tokio::process::Command;
 
@@ -28,18 +30,25 @@ pub(crate) fn apply(
     _memory_bytes: Option<u64>,
     _file_handles: Option<u64>,
     _cpu_cores: Option<u32>,
+    _lane: Option<RawFd>,
 ) {
 }
 
+/// Whether children get the call lane (see [`apply`]).
+pub(crate) const CALL_LANE: bool = cfg!(target_os = "linux");
+
 #[cfg(target_os = "linux")]
 /// Registers the pre-exec step on `command`: `PR_SET_PDEATHSIG = SIGKILL`
-/// (checked against a host that already died), `RLIMIT_AS`, `RLIMIT_NOFILE`
-/// and CPU affinity to the first `cpu_cores` CPUs the host may use.
+/// (checked against a host that already died), `RLIMIT_AS`, `RLIMIT_NOFILE`,
+/// CPU affinity to the first `cpu_cores` CPUs the host may use, and the
+/// close-on-exec flag cleared on `lane` (the call lane's read end, which is
+/// close-on-exec in the host so that no other child inherits it).
 pub(crate) fn apply(
     command: &mut Command,
     memory_bytes: Option<u64>,
     file_handles: Option<u64>,
     cpu_cores: Option<u32>,
+    lane: Option<RawFd>,
 ) {
     let parent = rustix::process::getpid();
     // Computed before the fork: the child must not allocate.
@@ -48,8 +57,9 @@ pub(crate) fn apply(
     // where only async-signal-safe work is allowed.
     #[allow(unsafe_code)]
     // SAFETY: the closure only makes system calls (prctl, getppid,
-    // setrlimit, sched_setaffinity) on values computed before the fork; it
-    // allocates nothing and takes no lock.
+    // setrlimit, sched_setaffinity, fcntl) on values computed before the
+    // fork; it allocates nothing and takes no lock. `lane` is open until
+    // the spawn returns (the caller holds it).
     unsafe {
         command.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
@@ -70,6 +80,10 @@ pub(crate) fn apply(
             }
             if let Some(cpus) = &cpus {
                 rustix::thread::sched_setaffinity(None, cpus)?;
+            }
+            if let Some(lane) = lane {
+                let lane = std::os::fd::BorrowedFd::borrow_raw(lane);
+                rustix::io::fcntl_setfd(lane, rustix::io::FdFlags::empty())?;
             }
             Ok(())
         });

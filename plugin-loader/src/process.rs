@@ -55,6 +55,7 @@
 //!   in the background.
 
 use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -348,6 +349,8 @@ pub(crate) async fn load(
 /// What the child said in its hello.
 #[derive(Debug, Clone)]
 struct Hello {
+    /// The protocol version the child speaks (4 and up: it reads the call lane).
+    protocol: u32,
     capabilities: Vec<String>,
     sdk_version: String,
     state_format: Option<String>,
@@ -405,6 +408,81 @@ enum Closed {
 struct Connection {
     frames: mpsc::UnboundedSender<Vec<u8>>,
     pending: Mutex<Pending>,
+    /// The call lane, when the child reads one.
+    lane: Option<Lane>,
+}
+
+/// The [call lane](plugkit_sdk::protocol#the-call-lane-protocol-4): a
+/// second pipe to the child, read by a thread that runs each call itself.
+/// It carries one call at a time, so that call needs no hand-off in the
+/// child; the others go on stdin to the child's pool, as before, so a slow
+/// call on the lane holds up no other.
+struct Lane {
+    /// The id of the call on the lane until its reply is read; [`Lane::FREE`] when none.
+    taken: AtomicU64,
+    /// The pipe's write end (non-blocking), until the lane is closed.
+    pipe: Mutex<Option<std::os::fd::OwnedFd>>,
+}
+
+impl Lane {
+    /// No call on the lane (no call has this id: ids count up from 1).
+    const FREE: u64 = u64::MAX;
+
+    fn new(pipe: std::os::fd::OwnedFd) -> Option<Lane> {
+        let nonblocking = rustix::fs::fcntl_getfl(&pipe)
+            .and_then(|flags| rustix::fs::fcntl_setfl(&pipe, flags | rustix::fs::OFlags::NONBLOCK));
+        nonblocking.is_ok().then(|| Lane {
+            taken: AtomicU64::new(Lane::FREE),
+            pipe: Mutex::new(Some(pipe)),
+        })
+    }
+
+    /// Sends call `id`'s frame on the lane if the lane is free and the frame
+    /// fits one atomic write; `false`: send it on stdin instead (nothing of
+    /// it reached the child).
+    fn send(&self, id: u64, frame: &[u8]) -> bool {
+        if frame.len() > protocol::CALL_LANE_MAX_FRAME
+            || self
+                .taken
+                .compare_exchange(Lane::FREE, id, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        let mut pipe = lock(&self.pipe);
+        let written = match &*pipe {
+            Some(fd) => rustix::io::write(fd, frame),
+            None => Err(rustix::io::Errno::BADF),
+        };
+        match written {
+            Ok(n) if n == frame.len() => true,
+            Ok(_) => {
+                // A pipe write of at most PIPE_BUF bytes is whole or
+                // nothing; should one be cut anyway, the child reads a
+                // truncated frame and exits, and the call fails as a crash.
+                pipe.take();
+                true
+            }
+            // Full (the child is not reading), closed, or the child is gone:
+            // the frame goes on stdin, where the supervisor sees the rest.
+            Err(_) => {
+                self.taken.store(Lane::FREE, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// The reply to call `id` is in: the lane is free if it carried it.
+    fn answered(&self, id: u64) {
+        let _ = self
+            .taken
+            .compare_exchange(id, Lane::FREE, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Closes the lane; the child's lane reader ends.
+    fn close(&self) {
+        lock(&self.pipe).take();
+    }
 }
 
 #[derive(Default)]
@@ -444,7 +522,16 @@ impl Connection {
 
     fn send(&self, message: &ToPlugin) -> bool {
         let mut frame = Vec::new();
-        protocol::encode_frame(message, &mut frame).is_ok() && self.frames.send(frame).is_ok()
+        if protocol::encode_frame(message, &mut frame).is_err() {
+            return false;
+        }
+        if let (Some(lane), ToPlugin::Call { id, .. } | ToPlugin::CallJson { id, .. }) =
+            (&self.lane, message)
+            && lane.send(*id, &frame)
+        {
+            return true;
+        }
+        self.frames.send(frame).is_ok()
     }
 }
 
@@ -597,7 +684,8 @@ fn spawn_retrying(command: &mut Command) -> std::io::Result<Child> {
 
 /// Builds the child's command: clean environment, working directory,
 /// own process group, resource limits and the parent-death signal.
-fn command(spec: &Spec, config: &ProcessConfig) -> Command {
+/// The child's command; `lane` is the call lane's read end, offered to it.
+fn command(spec: &Spec, config: &ProcessConfig, lane: Option<RawFd>) -> Command {
     let mut command = Command::new(&spec.program);
     command
         .current_dir(&spec.dir)
@@ -612,11 +700,15 @@ fn command(spec: &Spec, config: &ProcessConfig) -> Command {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(lane) = lane {
+        command.env(protocol::CALL_LANE_ENV, lane.to_string());
+    }
     crate::limits::apply(
         &mut command,
         spec.memory_bytes,
         spec.file_handles,
         spec.cpu_cores,
+        lane,
     );
     command
 }
@@ -630,7 +722,14 @@ async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError
         program: spec.program.clone(),
         source,
     };
-    let child = spawn_child(command(spec, config))
+    // The call lane: both ends close-on-exec here; the child's copy of the
+    // read end is kept open across its exec (see `limits::apply`), and the
+    // host's copy closes once the child is spawned.
+    let lane = crate::limits::CALL_LANE
+        .then(|| rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok())
+        .flatten();
+    let lane_read = lane.as_ref().map(|(read, _)| read.as_raw_fd());
+    let child = spawn_child(command(spec, config, lane_read))
         .await
         .map_err(|_| spawn_error(std::io::Error::other("the spawner thread is gone")))?
         .map_err(|error| {
@@ -695,10 +794,14 @@ async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError
             return Err(error);
         }
     };
+    let lane = lane
+        .filter(|_| hello.protocol >= protocol::CALL_LANE_PROTOCOL)
+        .and_then(|(_, write)| Lane::new(write));
     let (frames_tx, frames_rx) = mpsc::unbounded_channel();
     let connection = Arc::new(Connection {
         frames: frames_tx,
         pending: Mutex::new(Pending::default()),
+        lane,
     });
     tokio::spawn(write_frames(stdin, frames_rx));
     let reader = tokio::spawn(route_replies(
@@ -811,6 +914,7 @@ async fn handshake(
         .map_err(|e| refuse(format!("no answer to init: {e}")))?
     {
         FromPlugin::Ready => Ok(Hello {
+            protocol: version,
             capabilities,
             sdk_version,
             state_format,
@@ -887,6 +991,11 @@ async fn route_replies(
             FromPlugin::Bye => continue,
             other => return Some(format!("unexpected message {other:?}")),
         };
+        if let Some(lane) = &connection.lane {
+            // Freed before the caller hears back, so its next call finds
+            // the lane free.
+            lane.answered(id);
+        }
         let waiter = lock(&connection.pending).waiting.remove(&id);
         if let Some(waiter) = waiter {
             let _ = waiter.send(reply);
@@ -1058,6 +1167,9 @@ async fn stop_child(shared: &Shared, running: &mut Started) -> Ended {
     use rustix::process::Signal;
     shared.link.send_replace(Link::Down);
     running.connection.send(&ToPlugin::Shutdown);
+    if let Some(lane) = &running.connection.lane {
+        lane.close();
+    }
     let mut ended = None;
     for (signal, result) in [
         (None, Ended::Clean),

@@ -177,6 +177,64 @@ async fn calls_are_multiplexed_a_slow_one_holds_up_no_other() {
     plugin.shutdown(Duration::from_secs(5)).await;
 }
 
+/// The name of the child's thread that ran a call with `payload`.
+async fn thread_of(plugin: &Instance, payload: &[u8]) -> String {
+    let name = plugin.call("thread", payload).await.expect("thread");
+    String::from_utf8(name).expect("a name")
+}
+
+#[tokio::test]
+async fn one_call_at_a_time_runs_on_the_call_lane_overlapping_ones_in_the_pool() {
+    use plugkit_sdk::protocol::{CALL_LANE_MAX_FRAME, CALL_LANE_THREAD};
+    let staged = fixture("fixture-process", "");
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, quick()).await;
+    assert_eq!(thread_of(&plugin, b"").await, CALL_LANE_THREAD);
+    // The lane is taken by a call held open: the next goes to the pool,
+    // and is not held up by it.
+    let (release, slow) = call_held_open(&plugin, staged.path()).await;
+    assert_eq!(thread_of(&plugin, b"").await, "unnamed");
+    std::fs::write(&release, b"").expect("release");
+    assert_eq!(slow.await.expect("task").as_deref(), Ok(&b"released"[..]));
+    assert_eq!(thread_of(&plugin, b"").await, CALL_LANE_THREAD);
+    // A frame larger than one atomic pipe write goes on stdin.
+    let large = vec![7u8; CALL_LANE_MAX_FRAME];
+    assert_eq!(thread_of(&plugin, &large).await, "unnamed");
+    // A child that dies in a call on the lane: the call fails as a crash,
+    // and the restarted child has a lane of its own.
+    let mut events = plugin.events();
+    let error = plugin.call("exit", b"").await.expect_err("crashes");
+    assert!(matches!(error, CallError::Crashed { .. }), "{error}");
+    loop {
+        if let InstanceEventKind::Restarted { .. } = next_event(&mut events).await {
+            break;
+        }
+    }
+    assert_eq!(thread_of(&plugin, b"").await, CALL_LANE_THREAD);
+    plugin.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_child_that_does_not_read_the_call_lane_gets_every_call_on_stdin() {
+    // An SDK before protocol 4 says 3 in its hello: the host never uses
+    // the lane it offered.
+    let staged = fixture("fixture-process-protocol-3", "");
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, quick()).await;
+    for i in 0..4u8 {
+        assert_eq!(plugin.call("echo", &[i]).await.as_deref(), Ok(&[i][..]));
+        assert_eq!(thread_of(&plugin, b"").await, "unnamed");
+    }
+    assert_eq!(
+        plugin.shutdown(Duration::from_secs(5)).await.ended,
+        Ended::Clean
+    );
+}
+
 #[tokio::test]
 async fn handshake_failures_are_bounded_and_leave_no_process() {
     let config = quick().with_handshake_timeout(Duration::from_secs(2));
@@ -935,6 +993,7 @@ async fn the_child_gets_a_clean_environment_and_its_own_directory() {
         names,
         [
             "PATH",
+            "PLUGKIT_CALL_LANE_FD",
             "PLUGKIT_PLUGIN",
             "PLUGKIT_PLUGIN_VERSION",
             "PLUGKIT_PROTOCOL"

@@ -38,6 +38,26 @@
 //! the same enum the native ABI uses) and health as [`Health`]: one type
 //! each, encoded by serde, so no transport has an encoding of its own.
 //!
+//! # The call lane (protocol 4)
+//!
+//! One pipe carries every call, so a plugin must read it on one thread and
+//! hand each call to another (a slow call must not hold up the next): two
+//! thread hand-offs per call, each a context switch, where a pipe echo
+//! costs one. The call lane removes them for the common case of one call
+//! at a time. The host creates a second pipe, leaves its read end open
+//! across `exec` and names it in the environment
+//! ([`CALL_LANE_ENV`]`=FD`). A plugin that reads it says so with
+//! `protocol: 4` in its hello (one that does not says 3, and the host never
+//! uses the lane); it reads the lane on a thread of its own and runs each
+//! call there, on the thread that read it, replying on stdout as usual.
+//! The host sends a `Call` or `CallJson` on the lane only while the lane's
+//! previous call is answered, and only as one atomic pipe write (at most
+//! [`CALL_LANE_MAX_FRAME`] bytes), so a call on the lane never waits
+//! behind another and a frame is never half-written; every other message
+//! and call goes on stdin. The host closes the lane when it sends
+//! `Shutdown` (the plugin's lane reader then ends); anything but a call on
+//! the lane is a protocol error (exit status 2).
+//!
 //! Handshake rules: the host refuses a plugin whose `protocol` is outside
 //! [`SUPPORTED_PROTOCOLS`] (naming both versions), whose `name`/`version`
 //! differ from its manifest, or whose `encoding` is not
@@ -55,7 +75,7 @@
 //! [compatibility policy](crate#compatibility). History: 1, the first
 //! protocol; 2, JSON calls, method listings, typed error kinds and health;
 //! 3, state hand-over (`state_format` in the hello, `ExportState`,
-//! `ImportState`, `State`).
+//! `ImportState`, `State`); 4, the call lane (the messages are those of 3).
 
 use std::io::{self, Read, Write};
 use std::ops::RangeInclusive;
@@ -68,8 +88,24 @@ use crate::plugin::{Health, MethodInfo, PluginError, State};
 /// The first 8 bytes a process plugin writes to stdout.
 pub const MAGIC: [u8; 8] = *b"PLUGKIT1";
 
-/// The protocol version this SDK speaks.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// The protocol version this SDK speaks (a plugin that does not read the
+/// call lane, having been offered none, says 3: the messages are the same).
+pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The first protocol version with the [call lane](self#the-call-lane-protocol-4).
+pub const CALL_LANE_PROTOCOL: u32 = 4;
+
+/// The environment variable through which a host offers the call lane:
+/// the number of an inherited file descriptor, the read end of a pipe.
+pub const CALL_LANE_ENV: &str = "PLUGKIT_CALL_LANE_FD";
+
+/// The name of the plugin's thread that reads the call lane and runs the
+/// calls it brings (what a profiler or `thread::current()` shows).
+pub const CALL_LANE_THREAD: &str = "plugkit-call-lane";
+
+/// The largest frame a host sends on the call lane: what one pipe write
+/// moves whole (POSIX's `PIPE_BUF` on Linux); larger calls go on stdin.
+pub const CALL_LANE_MAX_FRAME: usize = 4096;
 
 /// The protocol versions a host built with this SDK accepts from a plugin.
 pub const SUPPORTED_PROTOCOLS: RangeInclusive<u32> = 3..=PROTOCOL_VERSION;

@@ -4,7 +4,11 @@
 //! Threads, no async runtime: the main thread reads frames from stdin and
 //! hands calls to a pool of workers that grows whenever every worker is busy
 //! (calls in flight run concurrently, which is why plugins are `Sync`, and a
-//! slow call never holds up the others). A worker writes its reply itself
+//! slow call never holds up the others). When the host offers the
+//! [call lane](crate::protocol#the-call-lane-protocol-4), one more thread
+//! reads it and runs each call it brings itself: the host sends a call
+//! there only when the lane's previous call is answered, so one call at a
+//! time costs no hand-off at all. A worker writes its reply itself
 //! unless another is writing, in which case the writer sends it with its own
 //! in one write: no extra thread hop when idle (each hop is a context switch
 //! on a loaded machine), coalesced writes under load (one write per reply
@@ -62,7 +66,7 @@ pub fn serve<P: Plugin>(plugin: P) -> ExitCode {
     if args.iter().any(|arg| arg.starts_with("--grpc-")) {
         return serve_grpc_args(plugin, &args);
     }
-    match run(plugin, io::stdin().lock(), io::stdout()) {
+    match session(plugin, io::stdin().lock(), io::stdout(), call_lane()) {
         Ok(code) => code,
         Err(error) => {
             let _ = writeln!(io::stderr(), "[error] plugkit process plugin: {error}");
@@ -99,11 +103,51 @@ fn serve_grpc_args<P: Plugin>(plugin: P, args: &[String]) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The call lane the host offers, if it offers one that is open: the
+/// inherited read end of a pipe, named in the environment.
+#[cfg(unix)]
+fn call_lane() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::FileTypeExt;
+    let fd: i32 = std::env::var(protocol::CALL_LANE_ENV).ok()?.parse().ok()?;
+    if fd <= 2 {
+        return None;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: the host passed this descriptor to this process for it to
+    // own. It is checked to be an open pipe before it is used; anything
+    // else (a stray variable) is given up without being closed.
+    let lane = unsafe { std::fs::File::from_raw_fd(fd) };
+    match lane.metadata() {
+        Ok(metadata) if metadata.file_type().is_fifo() => Some(lane),
+        _ => {
+            std::mem::forget(lane);
+            None
+        }
+    }
+}
+
+/// No call lane where there are no inherited pipes to name.
+#[cfg(not(unix))]
+fn call_lane() -> Option<std::fs::File> {
+    None
+}
+
 /// [`serve`] over any reader and writer (tests drive it in memory).
 pub fn run<P: Plugin>(
+    plugin: P,
+    input: impl Read,
+    output: impl Write + Send,
+) -> io::Result<ExitCode> {
+    session(plugin, input, output, None::<io::Empty>)
+}
+
+/// One session with a host, with the call lane when there is one.
+fn session<P: Plugin>(
     mut plugin: P,
     input: impl Read,
     output: impl Write + Send,
+    lane: Option<impl Read + Send>,
 ) -> io::Result<ExitCode> {
     let mut input = BufReader::new(input);
     let mut output = BufWriter::new(output);
@@ -112,7 +156,12 @@ pub fn run<P: Plugin>(
     protocol::write_frame(
         &mut output,
         &FromPlugin::Hello {
-            protocol: protocol::PROTOCOL_VERSION,
+            // Protocol 4 is protocol 3 with the call lane read.
+            protocol: if lane.is_some() {
+                protocol::CALL_LANE_PROTOCOL
+            } else {
+                protocol::CALL_LANE_PROTOCOL - 1
+            },
             name: info.name.clone(),
             version: info.version.to_string(),
             capabilities: info.capabilities.clone(),
@@ -143,7 +192,21 @@ pub fn run<P: Plugin>(
 
     let plugin = &plugin;
     let outbox = &Outbox::new(output);
+    let has_lane = lane.is_some();
     std::thread::scope(|scope| {
+        if let Some(lane) = lane {
+            let reader = std::thread::Builder::new()
+                .name(protocol::CALL_LANE_THREAD.into())
+                .spawn_scoped(scope, move || {
+                    if let Err(error) = read_lane(lane, plugin, outbox) {
+                        fatal(&format!("call lane: {error}"));
+                    }
+                });
+            if let Err(error) = reader {
+                // The hello promised the lane is read.
+                fatal(&format!("cannot start the call lane's reader: {error}"));
+            }
+        }
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let pool = Pool {
             jobs: job_rx,
@@ -170,6 +233,11 @@ pub fn run<P: Plugin>(
             job_tx.send(job).is_ok()
         });
         drop(job_tx); // workers finish the calls in flight, then stop
+        if let (Err(error), true) = (&read, has_lane) {
+            // The lane's reader ends only when the host closes the lane,
+            // which it does not know to do: exit as `serve` would.
+            fatal(&error.to_string());
+        }
         read
     })?;
     let shutdown = catch_unwind(AssertUnwindSafe(|| plugin.shutdown()));
@@ -241,6 +309,77 @@ impl<W: Write> Outbox<W> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// A protocol or IO error that ends the process (exit status 2) without
+/// waiting for the call lane's reader, which only the host can end.
+fn fatal(error: &str) -> ! {
+    let _ = writeln!(io::stderr(), "[error] plugkit process plugin: {error}");
+    std::process::exit(2)
+}
+
+/// Reads the call lane until the host closes it, running each call on this
+/// thread (the host sends one at a time, see the protocol).
+fn read_lane<P: Plugin, W: Write>(
+    lane: impl Read,
+    plugin: &P,
+    outbox: &Outbox<W>,
+) -> io::Result<()> {
+    let mut lane = BufReader::new(lane);
+    let mut buffer = Vec::new();
+    while let Some(message) =
+        protocol::read_frame::<ToPlugin>(&mut lane, protocol::DEFAULT_MAX_FRAME)?
+    {
+        let reply = match message {
+            ToPlugin::Call {
+                id,
+                method,
+                payload,
+            } => call(plugin, id, &method, &payload, false, &mut buffer),
+            ToPlugin::CallJson {
+                id,
+                method,
+                payload,
+            } => call(plugin, id, &method, &payload, true, &mut buffer),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("only calls travel on the call lane, not {other:?}"),
+                ));
+            }
+        };
+        if outbox.send(&reply).is_err() {
+            break; // the host is gone
+        }
+    }
+    Ok(())
+}
+
+/// Runs one call (panics caught) and gives its reply.
+fn call<P: Plugin>(
+    plugin: &P,
+    id: u64,
+    method: &str,
+    payload: &[u8],
+    json: bool,
+    buffer: &mut Vec<u8>,
+) -> FromPlugin {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let response = &mut Response::new(buffer);
+        if json {
+            let methods = plugin
+                .methods()
+                .ok_or_else(crate::export::no_typed_methods)?;
+            methods.dispatch_json(plugin, method, payload, response)
+        } else {
+            plugin.call(method, payload, response)
+        }
+    }))
+    .unwrap_or_else(|panic| Err(panicked(method, panic.as_ref())));
+    FromPlugin::Reply {
+        id,
+        result: result.map(|()| buffer.clone()),
     }
 }
 
@@ -354,24 +493,7 @@ fn work<P: Plugin, W: Write>(
                 method,
                 payload,
                 json,
-            } => {
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    let response = &mut Response::new(&mut buffer);
-                    if json {
-                        let methods = plugin
-                            .methods()
-                            .ok_or_else(crate::export::no_typed_methods)?;
-                        methods.dispatch_json(plugin, &method, &payload, response)
-                    } else {
-                        plugin.call(&method, &payload, response)
-                    }
-                }))
-                .unwrap_or_else(|panic| Err(panicked(&method, panic.as_ref())));
-                FromPlugin::Reply {
-                    id,
-                    result: result.map(|()| buffer.clone()),
-                }
-            }
+            } => call(plugin, id, &method, &payload, json, &mut buffer),
             Job::Health { id } => {
                 let health = catch_unwind(AssertUnwindSafe(|| plugin.health()))
                     .map_err(|panic| panicked("health", panic.as_ref()));
@@ -390,4 +512,88 @@ pub(crate) fn panicked(what: &str, payload: &(dyn std::any::Any + Send)) -> Plug
         ErrorKind::Panicked,
         format!("panicked in {what}: {message}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PluginInfo, Version};
+
+    struct Echo;
+
+    impl Plugin for Echo {
+        fn info(&self) -> PluginInfo {
+            PluginInfo::new("echo", Version::new(1, 0, 0))
+        }
+
+        fn call(
+            &self,
+            _method: &str,
+            request: &[u8],
+            response: &mut Response<'_>,
+        ) -> Result<(), PluginError> {
+            response.extend_from_slice(request);
+            Ok(())
+        }
+    }
+
+    fn frames(messages: &[ToPlugin]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for message in messages {
+            protocol::encode_frame(message, &mut bytes).expect("encodes");
+        }
+        bytes
+    }
+
+    fn replies(outbox: Outbox<Vec<u8>>) -> Vec<FromPlugin> {
+        let written = outbox.lock().output.take().expect("output");
+        let mut reader = written.as_slice();
+        std::iter::from_fn(|| {
+            protocol::read_frame(&mut reader, protocol::DEFAULT_MAX_FRAME).expect("a frame")
+        })
+        .collect()
+    }
+
+    #[test]
+    fn the_call_lane_runs_each_call_and_ends_when_the_host_closes_it() {
+        let call = |id| ToPlugin::Call {
+            id,
+            method: "echo".into(),
+            payload: vec![id as u8],
+        };
+        let outbox = Outbox::new(Vec::new());
+        read_lane(frames(&[call(1), call(2)]).as_slice(), &Echo, &outbox).expect("ends at EOF");
+        assert_eq!(
+            replies(outbox),
+            [
+                FromPlugin::Reply {
+                    id: 1,
+                    result: Ok(vec![1])
+                },
+                FromPlugin::Reply {
+                    id: 2,
+                    result: Ok(vec![2])
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn anything_but_a_call_on_the_lane_is_a_protocol_error() {
+        for message in [ToPlugin::Health { id: 1 }, ToPlugin::Shutdown] {
+            let outbox = Outbox::new(Vec::new());
+            let error = read_lane(frames(&[message]).as_slice(), &Echo, &outbox)
+                .expect_err("refused");
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+            assert!(
+                error.to_string().starts_with("only calls travel on the call lane"),
+                "{error}"
+            );
+        }
+        // A frame cut short (a host gone mid-write) is an error, not a call.
+        let mut cut = frames(&[ToPlugin::Health { id: 1 }]);
+        cut.pop();
+        let outbox = Outbox::new(Vec::new());
+        assert!(read_lane(cut.as_slice(), &Echo, &outbox).is_err());
+    }
 }
