@@ -777,7 +777,18 @@ async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError
         Err(mut error) => {
             // Kill the group and reap: no zombie, no orphan. If the child
             // had exited by itself, say how; show what it said on stderr.
-            let exited_before = child.exited(Duration::ZERO).await;
+            // A child that closed its output is most likely exiting: give
+            // it a moment, so that the error can say how it ended.
+            let closed = matches!(
+                tokio::time::timeout(Duration::ZERO, stdout.read(&mut [0u8; 1])).await,
+                Ok(Ok(0))
+            );
+            let grace = if closed {
+                Duration::from_secs(2)
+            } else {
+                Duration::ZERO
+            };
+            let exited_before = child.exited(grace).await;
             let status = child.reap().await;
             let _ = tokio::time::timeout(Duration::from_secs(1), forwarder).await;
             let lines = tail.take();

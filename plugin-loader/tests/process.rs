@@ -600,7 +600,10 @@ async fn shutdown_drains_process_calls_in_flight() {
 /// flight: after the grace the call is abandoned, the child gets
 /// `Shutdown`, cannot finish, and must be ended by `expected`.
 async fn shutdown_with_a_call_stuck(staged: &support::Staged, expected: Ended) {
-    let Loaded { plugin, cache } = load(staged, quick()).await;
+    // Each stage waits its whole stop timeout for a child that cannot
+    // finish; 2 s lets a loaded machine deliver the signal of the next.
+    let config = quick().with_stop_timeout(Duration::from_secs(2));
+    let Loaded { plugin, cache } = load(staged, config).await;
     let (_, busy) = call_held_open(&plugin, staged.path()).await;
     let outcome = plugin.shutdown(Duration::from_millis(10)).await;
     assert_eq!((outcome.abandoned_calls, outcome.ended), (1, expected));

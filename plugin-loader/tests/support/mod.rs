@@ -230,11 +230,27 @@ pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) 
 /// copies a loader runs live there), plus the unreaped children of this
 /// test process whose executable's name starts with `stem` (a zombie has
 /// no command line; the kernel keeps 15 bytes of its name).
+///
+/// A zombie cannot be told apart from one of a test running beside this
+/// one, whose supervisor is about to reap it: a zombie counts only if it
+/// is still unreaped after a while (a leaked one stays for good).
 pub(crate) fn processes_from(cache: &Path, stem: &str) -> Vec<u32> {
     let wanted = cache.display().to_string();
     let short: String = stem.chars().take(15).collect();
     let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
+    let zombie = |pid: u32| -> bool {
+        // stat: "PID (COMM) STATE PPID ..."
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.split_once(" (") else {
+            return false;
+        };
+        let Some((comm, rest)) = rest.rsplit_once(") ") else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        fields.next() == Some("Z") && fields.next() == Some(me.as_str()) && comm.starts_with(&short)
+    };
+    let (live, zombies): (Vec<(u32, bool)>, Vec<(u32, bool)>) = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
@@ -242,16 +258,20 @@ pub(crate) fn processes_from(cache: &Path, stem: &str) -> Vec<u32> {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).starts_with(&wanted) {
-                return Some(pid);
+                return Some((pid, true));
             }
-            // stat: "PID (COMM) STATE PPID ..."
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let (_, rest) = stat.split_once(" (")?;
-            let (comm, rest) = rest.rsplit_once(") ")?;
-            let mut fields = rest.split_whitespace();
-            let zombie_of_mine = fields.next() == Some("Z") && fields.next() == Some(me.as_str());
-            (zombie_of_mine && comm.starts_with(&short)).then_some(pid)
+            zombie(pid).then_some((pid, false))
         })
+        .partition(|(_, live)| *live);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut zombies: Vec<u32> = zombies.into_iter().map(|(pid, _)| pid).collect();
+    while !zombies.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        zombies.retain(|&pid| zombie(pid));
+    }
+    live.into_iter()
+        .map(|(pid, _)| pid)
+        .chain(zombies)
         .collect()
 }
 
