@@ -250,29 +250,30 @@ pub(crate) fn processes_from(cache: &Path, stem: &str) -> Vec<u32> {
         let mut fields = rest.split_whitespace();
         fields.next() == Some("Z") && fields.next() == Some(me.as_str()) && comm.starts_with(&short)
     };
-    let (live, zombies): (Vec<(u32, bool)>, Vec<(u32, bool)>) = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).starts_with(&wanted) {
-                return Some((pid, true));
-            }
-            zombie(pid).then_some((pid, false))
-        })
-        .partition(|(_, live)| *live);
+    let mut live = Vec::new();
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).starts_with(&wanted) {
+            live.push(pid);
+        } else if zombie(pid) {
+            zombies.push(pid);
+        }
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut zombies: Vec<u32> = zombies.into_iter().map(|(pid, _)| pid).collect();
     while !zombies.is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
         zombies.retain(|&pid| zombie(pid));
     }
-    live.into_iter()
-        .map(|(pid, _)| pid)
-        .chain(zombies)
-        .collect()
+    live.extend(zombies);
+    live
 }
 
 /// Whether the process `pid` is alive (not gone, not a zombie).
