@@ -404,9 +404,20 @@ enum Closed {
     Stopped,
 }
 
+/// What a request sends: a call, encoded from borrowed parts (no copy of
+/// its method or payload), or another message.
+enum Request<'a> {
+    Call {
+        method: &'a str,
+        payload: &'a [u8],
+        json: bool,
+    },
+    Message(ToPlugin),
+}
+
 /// One child's connection.
 struct Connection {
-    frames: mpsc::UnboundedSender<Vec<u8>>,
+    outgoing: Arc<Outgoing>,
     pending: Mutex<Pending>,
     /// The call lane, when the child reads one.
     lane: Option<Lane>,
@@ -420,8 +431,14 @@ struct Connection {
 struct Lane {
     /// The id of the call on the lane until its reply is read; [`Lane::FREE`] when none.
     taken: AtomicU64,
-    /// The pipe's write end (non-blocking), until the lane is closed.
-    pipe: Mutex<Option<std::os::fd::OwnedFd>>,
+    /// The pipe's write end, and the buffer frames are encoded in.
+    pipe: Mutex<LanePipe>,
+}
+
+struct LanePipe {
+    /// The write end (non-blocking), until the lane is closed.
+    fd: Option<std::os::fd::OwnedFd>,
+    frame: Vec<u8>,
 }
 
 impl Lane {
@@ -433,26 +450,33 @@ impl Lane {
             .and_then(|flags| rustix::fs::fcntl_setfl(&pipe, flags | rustix::fs::OFlags::NONBLOCK));
         nonblocking.is_ok().then(|| Lane {
             taken: AtomicU64::new(Lane::FREE),
-            pipe: Mutex::new(Some(pipe)),
+            pipe: Mutex::new(LanePipe {
+                fd: Some(pipe),
+                frame: Vec::new(),
+            }),
         })
     }
 
-    /// Sends call `id`'s frame on the lane if the lane is free and the frame
-    /// fits one atomic write; `false`: send it on stdin instead (nothing of
-    /// it reached the child).
-    fn send(&self, id: u64, frame: &[u8]) -> bool {
-        if frame.len() > protocol::CALL_LANE_MAX_FRAME
+    /// Sends `call` on the lane if the lane is free and its frame fits one
+    /// atomic write; `false`: send it on stdin instead (nothing of it
+    /// reached the child).
+    fn send(&self, call: &protocol::CallRef<'_>) -> bool {
+        // The frame's size at most: prefix, variant, id, two lengths.
+        let bound = 4 + 1 + 10 + 5 + call.method.len() + 5 + call.payload.len();
+        if bound > protocol::CALL_LANE_MAX_FRAME
             || self
                 .taken
-                .compare_exchange(Lane::FREE, id, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(Lane::FREE, call.id, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
         {
             return false;
         }
         let mut pipe = lock(&self.pipe);
-        let written = match &*pipe {
-            Some(fd) => rustix::io::write(fd, frame),
-            None => Err(rustix::io::Errno::BADF),
+        let LanePipe { fd, frame } = &mut *pipe;
+        frame.clear();
+        let written = match fd {
+            Some(fd) if call.encode(frame).is_ok() => rustix::io::write(&*fd, frame),
+            _ => Err(rustix::io::Errno::BADF),
         };
         match written {
             Ok(n) if n == frame.len() => true,
@@ -460,7 +484,7 @@ impl Lane {
                 // A pipe write of at most PIPE_BUF bytes is whole or
                 // nothing; should one be cut anyway, the child reads a
                 // truncated frame and exits, and the call fails as a crash.
-                pipe.take();
+                pipe.fd.take();
                 true
             }
             // Full (the child is not reading), closed, or the child is gone:
@@ -481,7 +505,7 @@ impl Lane {
 
     /// Closes the lane; the child's lane reader ends.
     fn close(&self) {
-        lock(&self.pipe).take();
+        lock(&self.pipe).fd.take();
     }
 }
 
@@ -490,6 +514,55 @@ struct Pending {
     /// Why the connection closed, once it has.
     closed: Option<Closed>,
     waiting: HashMap<u64, oneshot::Sender<Reply>>,
+}
+
+/// The frames on their way to the child's stdin: senders encode into one
+/// shared buffer, and one writer task writes whatever has gathered in one
+/// write (no allocation or copy per frame, coalesced writes under load).
+struct Outgoing {
+    queue: Mutex<Queue>,
+    /// Wakes the writer when the queue stops being empty, or closes.
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// No more frames: the connection is gone, or stdin broke.
+    closed: bool,
+}
+
+impl Outgoing {
+    /// Appends the frame `encode` writes; `false` if it could not be sent.
+    fn send(&self, encode: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> bool {
+        let mut queue = lock(&self.queue);
+        if queue.closed {
+            return false;
+        }
+        let was_empty = queue.bytes.is_empty();
+        let start = queue.bytes.len();
+        if encode(&mut queue.bytes).is_err() {
+            queue.bytes.truncate(start);
+            return false;
+        }
+        drop(queue);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.ready.notify_one();
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // The writer ends, closing the child's stdin.
+        self.outgoing.close();
+    }
 }
 
 impl Connection {
@@ -520,18 +593,34 @@ impl Connection {
         lock(&self.pending).closed.clone()
     }
 
+    /// Sends a message that is not a call.
     fn send(&self, message: &ToPlugin) -> bool {
-        let mut frame = Vec::new();
-        if protocol::encode_frame(message, &mut frame).is_err() {
-            return false;
+        self.outgoing
+            .send(|queue| protocol::encode_frame(message, queue))
+    }
+
+    /// Sends request `id`: a call on the lane when it is free, anything
+    /// else on stdin.
+    fn send_request(&self, id: u64, request: &Request<'_>) -> bool {
+        match *request {
+            Request::Call {
+                method,
+                payload,
+                json,
+            } => {
+                let call = protocol::CallRef {
+                    id,
+                    method,
+                    payload,
+                    json,
+                };
+                if self.lane.as_ref().is_some_and(|lane| lane.send(&call)) {
+                    return true;
+                }
+                self.outgoing.send(|queue| call.encode(queue))
+            }
+            Request::Message(ref message) => self.send(message),
         }
-        if let (Some(lane), ToPlugin::Call { id, .. } | ToPlugin::CallJson { id, .. }) =
-            (&self.lane, message)
-            && lane.send(*id, &frame)
-        {
-            return true;
-        }
-        self.frames.send(frame).is_ok()
     }
 }
 
@@ -808,13 +897,16 @@ async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError
     let lane = lane
         .filter(|_| hello.protocol >= protocol::CALL_LANE_PROTOCOL)
         .and_then(|(_, write)| Lane::new(write));
-    let (frames_tx, frames_rx) = mpsc::unbounded_channel();
+    let outgoing = Arc::new(Outgoing {
+        queue: Mutex::new(Queue::default()),
+        ready: tokio::sync::Notify::new(),
+    });
     let connection = Arc::new(Connection {
-        frames: frames_tx,
+        outgoing: Arc::clone(&outgoing),
         pending: Mutex::new(Pending::default()),
         lane,
     });
-    tokio::spawn(write_frames(stdin, frames_rx));
+    tokio::spawn(write_frames(stdin, outgoing));
     let reader = tokio::spawn(route_replies(
         Arc::clone(&connection),
         stdout,
@@ -955,20 +1047,36 @@ async fn read_message<R: AsyncRead + Unpin, T: DeserializeOwned>(
     protocol::decode_message(&payload)
 }
 
-/// Writes queued frames, coalescing everything queued at once into one write.
-async fn write_frames(mut stdin: ChildStdin, mut frames: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// Writes the queued frames, everything queued at once in one write,
+/// until the connection closes (then the child's stdin closes).
+async fn write_frames(mut stdin: ChildStdin, outgoing: Arc<Outgoing>) {
     let mut batch = Vec::new();
-    while let Some(first) = frames.recv().await {
-        batch.clear();
-        batch.extend_from_slice(&first);
-        while let Ok(next) = frames.try_recv() {
-            batch.extend_from_slice(&next);
+    loop {
+        let closed = {
+            let mut queue = lock(&outgoing.queue);
+            std::mem::swap(&mut batch, &mut queue.bytes);
+            queue.closed
+        };
+        if batch.is_empty() {
+            if closed {
+                return;
+            }
+            outgoing.ready.notified().await;
+            continue;
         }
         if stdin.write_all(&batch).await.is_err() || stdin.flush().await.is_err() {
-            break; // the child is gone; its supervisor reports it
+            // The child is gone; its supervisor reports it.
+            lock(&outgoing.queue).closed = true;
+            return;
         }
+        batch.clear();
+        // One large frame does not keep its memory for the connection's life.
+        batch.shrink_to(KEPT_CAPACITY);
     }
 }
+
+/// The most a write buffer keeps between writes.
+const KEPT_CAPACITY: usize = 1 << 20;
 
 /// Forwards the child's stderr, line by line, to `tracing` under its name,
 /// keeping the last lines for load errors.
@@ -1329,22 +1437,22 @@ impl ProcessPlugin {
     }
 
     /// Sends `message` (built for a fresh id) and waits for its reply.
-    async fn request(
+    async fn request<'r>(
         &self,
         method: &str,
         timeout: Duration,
-        message: impl FnOnce(u64) -> ToPlugin,
+        message: impl FnOnce(u64) -> Request<'r>,
     ) -> Result<Reply, CallError> {
         let _admission = self.shared.life.enter(method)?;
         self.exchange(method, timeout, message).await
     }
 
     /// The exchange of a request admitted through the gate.
-    async fn exchange(
+    async fn exchange<'r>(
         &self,
         method: &str,
         timeout: Duration,
-        message: impl FnOnce(u64) -> ToPlugin,
+        message: impl FnOnce(u64) -> Request<'r>,
     ) -> Result<Reply, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -1359,7 +1467,7 @@ impl ProcessPlugin {
                 .connection(method, deadline, timeout, dead.as_ref())
                 .await?;
             match connection.register(id) {
-                Ok(reply) if connection.send(&frame) => break (connection, reply),
+                Ok(reply) if connection.send_request(id, &frame) => break (connection, reply),
                 Ok(_) => connection.forget(id),
                 Err(_) => {}
             }
@@ -1415,10 +1523,10 @@ impl ProcessPlugin {
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
         let reply = self
-            .request(method, timeout, |id| ToPlugin::Call {
-                id,
-                method: method.to_string(),
-                payload: payload.to_vec(),
+            .request(method, timeout, |_| Request::Call {
+                method,
+                payload,
+                json: false,
             })
             .await?;
         match reply {
@@ -1447,12 +1555,10 @@ impl ProcessPlugin {
     ) -> Result<serde_json::Value, CallError> {
         let payload = crate::error::encode_json(self.name(), method, request)?;
         let reply = self
-            .request(method, self.shared.config.call_timeout, |id| {
-                ToPlugin::CallJson {
-                    id,
-                    method: method.to_string(),
-                    payload,
-                }
+            .request(method, self.shared.config.call_timeout, |_| Request::Call {
+                method,
+                payload: &payload,
+                json: true,
             })
             .await?;
         match reply {
@@ -1468,7 +1574,7 @@ impl ProcessPlugin {
     pub async fn methods(&self) -> Result<Vec<MethodInfo>, CallError> {
         let reply = self
             .request("methods", self.shared.config.call_timeout, |id| {
-                ToPlugin::Methods { id }
+                Request::Message(ToPlugin::Methods { id })
             })
             .await?;
         match reply {
@@ -1482,7 +1588,7 @@ impl ProcessPlugin {
         let _admission = self.shared.life.enter_paused("export_state")?;
         let reply = self
             .exchange("export_state", self.shared.config.call_timeout, |id| {
-                ToPlugin::ExportState { id }
+                Request::Message(ToPlugin::ExportState { id })
             })
             .await?;
         match reply {
@@ -1498,7 +1604,7 @@ impl ProcessPlugin {
         let _admission = self.shared.life.enter_paused("import_state")?;
         let reply = self
             .exchange("import_state", self.shared.config.call_timeout, |id| {
-                ToPlugin::ImportState { id, state }
+                Request::Message(ToPlugin::ImportState { id, state })
             })
             .await?;
         match reply {
@@ -1513,7 +1619,7 @@ impl ProcessPlugin {
     pub async fn health(&self) -> Result<Health, CallError> {
         let reply = self
             .request("health", self.shared.config.call_timeout, |id| {
-                ToPlugin::Health { id }
+                Request::Message(ToPlugin::Health { id })
             })
             .await?;
         match reply {

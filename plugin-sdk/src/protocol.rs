@@ -228,16 +228,161 @@ pub enum FromPlugin {
     Bye,
 }
 
+/// A call as its frame holds it ([`ToPlugin::Call`] or
+/// [`ToPlugin::CallJson`]): decoding borrows the method and payload from
+/// the frame, and encoding borrows them from the caller, so neither copies
+/// them. The bytes are exactly those of the owned messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRef<'a> {
+    /// Chosen by the host; the reply carries it.
+    pub id: u64,
+    /// The method.
+    pub method: &'a str,
+    /// The request bytes (JSON text for a JSON call).
+    pub payload: &'a [u8],
+    /// A [`ToPlugin::CallJson`].
+    pub json: bool,
+}
+
+/// postcard writes an enum's variant index as a varint (one byte below
+/// 128), then the variant's fields as a struct's: these are the indices
+/// of the messages [`CallRef`] and [`encode_reply`] stand for (a test
+/// keeps them equal to the owned messages' bytes).
+const CALL_VARIANT: u8 = 1;
+const CALL_JSON_VARIANT: u8 = 2;
+const REPLY_VARIANT: u8 = 3;
+
+/// Bytes written as postcard writes a `Vec<u8>` (a length, then the bytes).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+#[derive(Serialize)]
+struct CallFields<'a> {
+    id: u64,
+    method: &'a str,
+    payload: Bytes<'a>,
+}
+
+#[derive(Deserialize)]
+struct BorrowedCallFields<'a> {
+    id: u64,
+    method: &'a str,
+    payload: &'a [u8],
+}
+
+#[derive(Serialize)]
+struct ReplyFields<'a> {
+    id: u64,
+    result: Result<Bytes<'a>, &'a PluginError>,
+}
+
+impl<'a> CallRef<'a> {
+    /// The call in a frame's payload, or `None` when the message is not a
+    /// call (decode it as a [`ToPlugin`]).
+    pub fn decode(payload: &'a [u8]) -> io::Result<Option<CallRef<'a>>> {
+        let json = match payload.first() {
+            Some(&CALL_VARIANT) => false,
+            Some(&CALL_JSON_VARIANT) => true,
+            _ => return Ok(None),
+        };
+        let fields: BorrowedCallFields<'a> = postcard::from_bytes(&payload[1..]).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("malformed frame: {e}"))
+        })?;
+        Ok(Some(CallRef {
+            id: fields.id,
+            method: fields.method,
+            payload: fields.payload,
+            json,
+        }))
+    }
+
+    /// Encodes the call as a frame (length prefix included), appended to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let variant = if self.json {
+            CALL_JSON_VARIANT
+        } else {
+            CALL_VARIANT
+        };
+        let fields = CallFields {
+            id: self.id,
+            method: self.method,
+            payload: Bytes(self.payload),
+        };
+        encode_variant(variant, &fields, out)
+    }
+}
+
+/// Encodes a [`FromPlugin::Reply`] with `result` borrowed (no copy of the
+/// response bytes), appended to `out` as a frame.
+pub fn encode_reply(
+    id: u64,
+    result: Result<&[u8], &PluginError>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let fields = ReplyFields {
+        id,
+        result: result.map(Bytes),
+    };
+    encode_variant(REPLY_VARIANT, &fields, out)
+}
+
+/// One frame of an enum variant: its index, then its fields.
+fn encode_variant<T: Serialize>(variant: u8, fields: &T, out: &mut Vec<u8>) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(variant);
+    *out = postcard::to_extend(fields, std::mem::take(out))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    finish_frame(out, start)
+}
+
+/// Writes the length prefix of the frame that starts at `start`.
+fn finish_frame(out: &mut [u8], start: usize) -> io::Result<()> {
+    let length = u32::try_from(out.len() - start - 4)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a frame is larger than 4 GiB"))?;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    Ok(())
+}
+
+/// Reads one frame's payload into `buffer` (blocking), replacing what it
+/// held; `Ok(false)` at a clean end of stream. The buffer's allocation is
+/// reused from frame to frame.
+pub fn read_frame_into(
+    reader: &mut impl Read,
+    max_frame: usize,
+    buffer: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let length = check_frame_length(u32::from_le_bytes(length), max_frame)?;
+    buffer.clear();
+    buffer.reserve(length);
+    let read = reader.take(length as u64).read_to_end(buffer)?;
+    if read < length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the stream ended inside a frame",
+        ));
+    }
+    Ok(true)
+}
+
 /// Encodes one message as a frame (length prefix included), appended to `out`.
 pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> io::Result<()> {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     *out = postcard::to_extend(message, std::mem::take(out))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let length = u32::try_from(out.len() - start - 4)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a frame is larger than 4 GiB"))?;
-    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
-    Ok(())
+    finish_frame(out, start)
 }
 
 /// Checks a frame's announced length against the limit.
@@ -263,15 +408,10 @@ pub fn read_frame<T: DeserializeOwned>(
     reader: &mut impl Read,
     max_frame: usize,
 ) -> io::Result<Option<T>> {
-    let mut length = [0u8; 4];
-    match reader.read_exact(&mut length) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+    let mut payload = Vec::new();
+    if !read_frame_into(reader, max_frame, &mut payload)? {
+        return Ok(None);
     }
-    let length = check_frame_length(u32::from_le_bytes(length), max_frame)?;
-    let mut payload = vec![0u8; length];
-    reader.read_exact(&mut payload)?;
     decode_message(&payload).map(Some)
 }
 
@@ -305,6 +445,67 @@ mod tests {
             read_frame::<ToPlugin>(&mut reader, 1024).expect("end"),
             None
         );
+    }
+
+    #[test]
+    fn borrowed_calls_and_replies_are_the_owned_messages_bytes() {
+        for json in [false, true] {
+            let call = CallRef {
+                id: 300,
+                method: "greet",
+                payload: &[0, 1, 2, 255],
+                json,
+            };
+            let owned = if json {
+                ToPlugin::CallJson {
+                    id: 300,
+                    method: "greet".into(),
+                    payload: vec![0, 1, 2, 255],
+                }
+            } else {
+                ToPlugin::Call {
+                    id: 300,
+                    method: "greet".into(),
+                    payload: vec![0, 1, 2, 255],
+                }
+            };
+            let (mut borrowed, mut expected) = (Vec::new(), Vec::new());
+            call.encode(&mut borrowed).expect("encodes");
+            encode_frame(&owned, &mut expected).expect("encodes");
+            assert_eq!(borrowed, expected);
+            assert_eq!(
+                CallRef::decode(&expected[4..]).expect("decodes"),
+                Some(call)
+            );
+        }
+        let error = PluginError::new(crate::ErrorKind::Failed, "no");
+        for (borrowed, owned) in [
+            (Ok(&[7u8, 8][..]), Ok(vec![7u8, 8])),
+            (Err(&error), Err(error.clone())),
+        ] {
+            let (mut bytes, mut expected) = (Vec::new(), Vec::new());
+            encode_reply(u64::MAX, borrowed, &mut bytes).expect("encodes");
+            let reply = FromPlugin::Reply {
+                id: u64::MAX,
+                result: owned,
+            };
+            encode_frame(&reply, &mut expected).expect("encodes");
+            assert_eq!(bytes, expected);
+        }
+        // Not a call: decode it as a message.
+        let mut health = Vec::new();
+        encode_frame(&ToPlugin::Health { id: 1 }, &mut health).expect("encodes");
+        assert_eq!(CallRef::decode(&health[4..]).expect("not an error"), None);
+    }
+
+    #[test]
+    fn a_stream_that_ends_inside_a_frame_is_an_error() {
+        let mut bytes = Vec::new();
+        encode_frame(&ToPlugin::Health { id: 1 }, &mut bytes).expect("encodes");
+        bytes.pop();
+        let mut buffer = Vec::new();
+        let error = read_frame_into(&mut bytes.as_slice(), 1024, &mut buffer).expect_err("cut");
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]

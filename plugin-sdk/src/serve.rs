@@ -25,12 +25,8 @@ use crate::protocol::{self, FromPlugin, ToPlugin};
 
 /// Work for the pool.
 enum Job {
-    Call {
-        id: u64,
-        method: String,
-        payload: Vec<u8>,
-        json: bool,
-    },
+    /// A call's frame, decoded (borrowing from it) by the worker.
+    Call(Vec<u8>),
     Health {
         id: u64,
     },
@@ -259,6 +255,8 @@ struct Outbox<W> {
 
 struct OutboxState<W> {
     queue: Vec<u8>,
+    /// The buffer the writer swaps with the queue (each keeps its allocation).
+    spare: Vec<u8>,
     /// The output, unless a worker is writing with it right now.
     output: Option<W>,
     /// The first write error; every later send reports it.
@@ -270,6 +268,7 @@ impl<W: Write> Outbox<W> {
         Outbox {
             state: Mutex::new(OutboxState {
                 queue: Vec::new(),
+                spare: Vec::new(),
                 output: Some(output),
                 failed: None,
             }),
@@ -283,29 +282,43 @@ impl<W: Write> Outbox<W> {
     }
 
     fn send(&self, message: &FromPlugin) -> io::Result<()> {
+        self.send_with(|queue| protocol::encode_frame(message, queue))
+    }
+
+    /// Sends a call's reply, encoded from the borrowed response.
+    fn reply(&self, id: u64, result: Result<&[u8], &PluginError>) -> io::Result<()> {
+        self.send_with(|queue| protocol::encode_reply(id, result, queue))
+    }
+
+    /// Sends the frame `encode` appends to the queue.
+    fn send_with(&self, encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
         let mut state = self.lock();
         if let Some(kind) = state.failed {
             return Err(io::Error::new(kind, "the host's pipe is broken"));
         }
-        protocol::encode_frame(message, &mut state.queue)?;
+        encode(&mut state.queue)?;
         // Someone else is writing: they will send our frame too.
         let Some(mut output) = state.output.take() else {
             return Ok(());
         };
-        let mut batch = Vec::new();
+        let mut batch = std::mem::take(&mut state.spare);
         loop {
             std::mem::swap(&mut batch, &mut state.queue);
             drop(state);
             let written = output.write_all(&batch).and_then(|()| output.flush());
             batch.clear();
+            // One large reply does not keep its memory for good.
+            batch.shrink_to(1 << 20);
             state = self.lock();
             if let Err(error) = written {
                 state.failed = Some(error.kind());
                 state.output = Some(output);
+                state.spare = batch;
                 return Err(error);
             }
             if state.queue.is_empty() {
                 state.output = Some(output);
+                state.spare = batch;
                 return Ok(());
             }
         }
@@ -327,60 +340,42 @@ fn read_lane<P: Plugin, W: Write>(
     outbox: &Outbox<W>,
 ) -> io::Result<()> {
     let mut lane = BufReader::new(lane);
-    let mut buffer = Vec::new();
-    while let Some(message) =
-        protocol::read_frame::<ToPlugin>(&mut lane, protocol::DEFAULT_MAX_FRAME)?
-    {
-        let reply = match message {
-            ToPlugin::Call {
-                id,
-                method,
-                payload,
-            } => call(plugin, id, &method, &payload, false, &mut buffer),
-            ToPlugin::CallJson {
-                id,
-                method,
-                payload,
-            } => call(plugin, id, &method, &payload, true, &mut buffer),
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("only calls travel on the call lane, not {other:?}"),
-                ));
-            }
+    let (mut frame, mut buffer) = (Vec::new(), Vec::new());
+    while protocol::read_frame_into(&mut lane, protocol::DEFAULT_MAX_FRAME, &mut frame)? {
+        let Some(call) = protocol::CallRef::decode(&frame)? else {
+            let message: ToPlugin = protocol::decode_message(&frame)?;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("only calls travel on the call lane, not {message:?}"),
+            ));
         };
-        if outbox.send(&reply).is_err() {
+        if run_call(plugin, call, outbox, &mut buffer).is_err() {
             break; // the host is gone
         }
     }
     Ok(())
 }
 
-/// Runs one call (panics caught) and gives its reply.
-fn call<P: Plugin>(
+/// Runs one call (panics caught) and sends its reply.
+fn run_call<P: Plugin, W: Write>(
     plugin: &P,
-    id: u64,
-    method: &str,
-    payload: &[u8],
-    json: bool,
+    call: protocol::CallRef<'_>,
+    outbox: &Outbox<W>,
     buffer: &mut Vec<u8>,
-) -> FromPlugin {
+) -> io::Result<()> {
     let result = catch_unwind(AssertUnwindSafe(|| {
         let response = &mut Response::new(buffer);
-        if json {
+        if call.json {
             let methods = plugin
                 .methods()
                 .ok_or_else(crate::export::no_typed_methods)?;
-            methods.dispatch_json(plugin, method, payload, response)
+            methods.dispatch_json(plugin, call.method, call.payload, response)
         } else {
-            plugin.call(method, payload, response)
+            plugin.call(call.method, call.payload, response)
         }
     }))
-    .unwrap_or_else(|panic| Err(panicked(method, panic.as_ref())));
-    FromPlugin::Reply {
-        id,
-        result: result.map(|()| buffer.clone()),
-    }
+    .unwrap_or_else(|panic| Err(panicked(call.method, panic.as_ref())));
+    outbox.reply(call.id, result.as_ref().map(|()| buffer.as_slice()))
 }
 
 /// The most calls a process plugin runs at once; more wait in the queue.
@@ -409,29 +404,17 @@ fn read_jobs<P: Plugin, W: Write>(
     plugin: &P,
     mut dispatch: impl FnMut(Job) -> bool,
 ) -> io::Result<()> {
-    while let Some(message) = protocol::read_frame::<ToPlugin>(input, protocol::DEFAULT_MAX_FRAME)?
-    {
-        let job = match message {
-            ToPlugin::Call {
-                id,
-                method,
-                payload,
-            } => Job::Call {
-                id,
-                method,
-                payload,
-                json: false,
-            },
-            ToPlugin::CallJson {
-                id,
-                method,
-                payload,
-            } => Job::Call {
-                id,
-                method,
-                payload,
-                json: true,
-            },
+    let mut frame = Vec::new();
+    while protocol::read_frame_into(input, protocol::DEFAULT_MAX_FRAME, &mut frame)? {
+        if protocol::CallRef::decode(&frame)?.is_some() {
+            // The worker decodes it again, borrowing: no copy of the
+            // method or payload.
+            if !dispatch(Job::Call(std::mem::take(&mut frame))) {
+                break;
+            }
+            continue;
+        }
+        let job = match protocol::decode_message::<ToPlugin>(&frame)? {
             ToPlugin::Health { id } => Job::Health { id },
             // State moves while no call runs (the host sees to that), so
             // these are answered here, in order, like method listings.
@@ -465,6 +448,8 @@ fn read_jobs<P: Plugin, W: Write>(
                     "Init sent twice",
                 ));
             }
+            // Calls were taken above.
+            ToPlugin::Call { .. } | ToPlugin::CallJson { .. } => continue,
         };
         if !dispatch(job) {
             break;
@@ -487,20 +472,19 @@ fn work<P: Plugin, W: Write>(
         idle.fetch_sub(1, Ordering::AcqRel);
         let Ok(job) = job else { return };
         queued.fetch_sub(1, Ordering::AcqRel);
-        let reply = match job {
-            Job::Call {
-                id,
-                method,
-                payload,
-                json,
-            } => call(plugin, id, &method, &payload, json, &mut buffer),
+        let sent = match job {
+            Job::Call(frame) => match protocol::CallRef::decode(&frame) {
+                Ok(Some(call)) => run_call(plugin, call, outbox, &mut buffer),
+                // The reader decoded this frame as a call already.
+                Ok(None) | Err(_) => Ok(()),
+            },
             Job::Health { id } => {
                 let health = catch_unwind(AssertUnwindSafe(|| plugin.health()))
                     .map_err(|panic| panicked("health", panic.as_ref()));
-                FromPlugin::Health { id, health }
+                outbox.send(&FromPlugin::Health { id, health })
             }
         };
-        if outbox.send(&reply).is_err() {
+        if sent.is_err() {
             return;
         }
     }
@@ -582,11 +566,13 @@ mod tests {
     fn anything_but_a_call_on_the_lane_is_a_protocol_error() {
         for message in [ToPlugin::Health { id: 1 }, ToPlugin::Shutdown] {
             let outbox = Outbox::new(Vec::new());
-            let error = read_lane(frames(&[message]).as_slice(), &Echo, &outbox)
-                .expect_err("refused");
+            let error =
+                read_lane(frames(&[message]).as_slice(), &Echo, &outbox).expect_err("refused");
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
             assert!(
-                error.to_string().starts_with("only calls travel on the call lane"),
+                error
+                    .to_string()
+                    .starts_with("only calls travel on the call lane"),
                 "{error}"
             );
         }
