@@ -11,8 +11,9 @@
 //! - **Spawn.** The child runs in the plugin's directory (made absolute
 //!   first, so relative plugin directories work), with a clean environment
 //!   (only `PATH=/usr/local/bin:/usr/bin:/bin`, `PLUGKIT_PLUGIN`,
-//!   `PLUGKIT_PLUGIN_VERSION`, `PLUGKIT_PROTOCOL`, plus
-//!   [`ProcessConfig::env`]): the host's secrets stay in the host. It leads
+//!   `PLUGKIT_PLUGIN_VERSION`, `PLUGKIT_PROTOCOL`, on Linux
+//!   `PLUGKIT_CALL_LANE_FD`, plus [`ProcessConfig::env`]): the host's
+//!   secrets stay in the host. It leads
 //!   a process group of its own, so whatever it starts is ended with it.
 //!   On Linux, before it executes, the child sets its parent-death signal to
 //!   `SIGKILL` (so it dies with the host, even a host killed with `SIGKILL`;
@@ -32,9 +33,13 @@
 //!   reaped (no zombie, no orphan), and the load fails with
 //!   [`LoadError::Handshake`] carrying the last lines of its stderr.
 //! - **Calls** are multiplexed: each gets an id and waits for its reply,
-//!   which may come in any order. One writer task coalesces the frames
-//!   queued at the same moment into one write. A call that times out is
-//!   forgotten (its late reply is dropped); the connection goes on.
+//!   which may come in any order. A call made while the
+//!   [call lane](plugkit_sdk::protocol#the-call-lane-protocol-4) is free
+//!   goes there, in one non-blocking write from the caller, and the child
+//!   runs it on the thread that read it; every other frame is encoded into
+//!   one shared buffer that one writer task writes whole (coalesced under
+//!   load). A call that times out is forgotten (its late reply is dropped);
+//!   the connection goes on.
 //! - **Supervision, one owner.** One supervisor task per instance owns the
 //!   child (the [`Child`] value and the right to signal its group) for its
 //!   whole life, restarts included, and makes every state change: a
@@ -404,6 +409,13 @@ enum Closed {
     Stopped,
 }
 
+/// Which way a request went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Lane,
+    Stdin,
+}
+
 /// What a request sends: a call, encoded from borrowed parts (no copy of
 /// its method or payload), or another message.
 enum Request<'a> {
@@ -418,6 +430,7 @@ enum Request<'a> {
 /// One child's connection.
 struct Connection {
     outgoing: Arc<Outgoing>,
+    replies: Replies,
     pending: Mutex<Pending>,
     /// The call lane, when the child reads one.
     lane: Option<Lane>,
@@ -558,6 +571,31 @@ impl Outgoing {
     }
 }
 
+/// The child's stdout once the handshake is done, read by whoever gets
+/// there first: the reader task, woken by the runtime when bytes arrive,
+/// or a caller that has just sent a call on the lane. On one CPU the child
+/// runs (and answers) the moment the caller's write wakes it, so the
+/// caller finds its reply waiting and takes it without a wake-up.
+struct Replies {
+    stdout: tokio::net::unix::pipe::Receiver,
+    max_frame: usize,
+    state: Mutex<ReplyState>,
+    /// Wakes the reader task when a caller found the stream ended.
+    ended: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct ReplyState {
+    /// Bytes read and not yet routed (whole frames are routed at once).
+    bytes: Vec<u8>,
+    /// How the stream ended: `Some(None)` at its end, `Some(Some(why))` at
+    /// a protocol or read error.
+    ended: Option<Option<String>>,
+}
+
+/// The least room a read of replies is given.
+const READ_CHUNK: usize = 64 << 10;
+
 impl Drop for Connection {
     fn drop(&mut self) {
         // The writer ends, closing the child's stdin.
@@ -566,15 +604,131 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Registers a waiter for `id`, unless the connection is closed.
-    fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>, Closed> {
+    /// Reads and routes every reply there is now, without waiting:
+    /// `Err(WouldBlock)` once none is left, `Ok(())` once the stream ended
+    /// (`state.ended` says how).
+    fn drain_replies(&self, state: &mut ReplyState, caller: bool) -> std::io::Result<()> {
+        use std::io::{Error, ErrorKind};
+        let stdout = &self.replies.stdout;
+        let read_into = |bytes: &mut Vec<u8>| {
+            rustix::io::read(stdout, rustix::buffer::spare_capacity(bytes)).map_err(Error::from)
+        };
+        loop {
+            if state.ended.is_some() {
+                return Ok(());
+            }
+            state.bytes.reserve(READ_CHUNK);
+            let (before, room) = (
+                state.bytes.len(),
+                state.bytes.capacity() - state.bytes.len(),
+            );
+            let read = if caller {
+                // Past the runtime's readiness (which only its reactor sets,
+                // so would say "not ready" here): the bytes may well be in.
+                read_into(&mut state.bytes)
+            } else {
+                let bytes = &mut state.bytes;
+                stdout.try_io(|| {
+                    let n = read_into(bytes)?;
+                    if 0 < n && n < room {
+                        // Fewer bytes than there was room for: the pipe is
+                        // empty now. Said as `WouldBlock`, this clears the
+                        // readiness until the reactor sees bytes arrive
+                        // again, which saves a read that would find none
+                        // (tokio's own reads clear it the same way).
+                        return Err(ErrorKind::WouldBlock.into());
+                    }
+                    Ok(n)
+                })
+            };
+            if state.bytes.len() > before
+                && let Err(why) = self.route_frames(&mut state.bytes)
+            {
+                state.ended = Some(Some(why));
+                return Ok(());
+            }
+            match read {
+                Ok(0) => state.ended = Some(None),
+                // A partial read drained the pipe.
+                Ok(n) if n < room => return Err(ErrorKind::WouldBlock.into()),
+                Ok(_) => {}
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == ErrorKind::WouldBlock => return Err(error),
+                Err(error) => {
+                    state.ended = Some(Some(format!("cannot read the child's output: {error}")));
+                }
+            }
+        }
+    }
+
+    /// Routes the whole frames at the start of `bytes` and removes them.
+    fn route_frames(&self, bytes: &mut Vec<u8>) -> Result<(), String> {
+        let mut at = 0;
+        while let Some(prefix) = bytes.get(at..at + 4) {
+            let length = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+            let length = protocol::check_frame_length(length, self.replies.max_frame)
+                .map_err(|error| error.to_string())?;
+            let Some(frame) = bytes.get(at + 4..at + 4 + length) else {
+                break;
+            };
+            let message =
+                protocol::decode_message::<FromPlugin>(frame).map_err(|error| error.to_string())?;
+            self.route(message)?;
+            at += 4 + length;
+        }
+        bytes.drain(..at);
+        // One large reply does not keep its memory for the connection's life.
+        bytes.shrink_to(KEPT_CAPACITY);
+        Ok(())
+    }
+
+    /// Hands one reply to the call waiting for it.
+    fn route(&self, message: FromPlugin) -> Result<(), String> {
+        let (id, reply) = match message {
+            FromPlugin::Reply { id, result } => (id, Reply::Call(result)),
+            FromPlugin::Health { id, health } => (id, Reply::Health(health)),
+            FromPlugin::Methods { id, methods } => (id, Reply::Methods(methods)),
+            FromPlugin::State { id, result } => (id, Reply::State(result)),
+            FromPlugin::Bye => return Ok(()),
+            other => return Err(format!("unexpected message {other:?}")),
+        };
+        if let Some(lane) = &self.lane {
+            // Freed before the caller hears back, so its next call finds
+            // the lane free.
+            lane.answered(id);
+        }
+        let waiter = lock(&self.pending).waiting.remove(&id);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(reply);
+        }
+        // No waiter: the call timed out and was forgotten; drop the late reply.
+        Ok(())
+    }
+
+    /// A caller's turn at reading replies (right after it sent a call on
+    /// the lane), unless the reader task is at it.
+    fn take_replies(&self) {
+        let mut state = match self.replies.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        if self.drain_replies(&mut state, true).is_ok() {
+            // Ended: the reader task reports it to the supervisor.
+            self.replies.ended.notify_one();
+        }
+    }
+
+    /// Registers a waiter for `id`, unless the connection is closed; says
+    /// whether it is the only request in flight.
+    fn register(&self, id: u64) -> Result<(oneshot::Receiver<Reply>, bool), Closed> {
         let mut pending = lock(&self.pending);
         if let Some(closed) = &pending.closed {
             return Err(closed.clone());
         }
         let (tx, rx) = oneshot::channel();
         pending.waiting.insert(id, tx);
-        Ok(rx)
+        Ok((rx, pending.waiting.len() == 1))
     }
 
     fn forget(&self, id: u64) {
@@ -599,9 +753,11 @@ impl Connection {
             .send(|queue| protocol::encode_frame(message, queue))
     }
 
-    /// Sends request `id`: a call on the lane when it is free, anything
-    /// else on stdin.
-    fn send_request(&self, id: u64, request: &Request<'_>) -> bool {
+    /// Sends request `id`: a call made `alone` (no other request in flight)
+    /// on the lane when it is free, anything else on stdin, where calls
+    /// made together are written together and the child's workers take
+    /// them without sleeping in between. `None`: the connection is closed.
+    fn send_request(&self, id: u64, request: &Request<'_>, alone: bool) -> Option<Sent> {
         match *request {
             Request::Call {
                 method,
@@ -614,12 +770,14 @@ impl Connection {
                     payload,
                     json,
                 };
-                if self.lane.as_ref().is_some_and(|lane| lane.send(&call)) {
-                    return true;
+                if alone && self.lane.as_ref().is_some_and(|lane| lane.send(&call)) {
+                    return Some(Sent::Lane);
                 }
-                self.outgoing.send(|queue| call.encode(queue))
+                self.outgoing
+                    .send(|queue| call.encode(queue))
+                    .then_some(Sent::Stdin)
             }
-            Request::Message(ref message) => self.send(message),
+            Request::Message(ref message) => self.send(message).then_some(Sent::Stdin),
         }
     }
 }
@@ -901,17 +1059,21 @@ async fn start(spec: &Spec, config: &ProcessConfig) -> Result<Started, LoadError
         queue: Mutex::new(Queue::default()),
         ready: tokio::sync::Notify::new(),
     });
+    let replies = match replies(stdout, config.max_frame) {
+        Ok(replies) => replies,
+        Err(error) => {
+            let _ = child.reap().await;
+            return Err(spawn_error(error));
+        }
+    };
     let connection = Arc::new(Connection {
         outgoing: Arc::clone(&outgoing),
+        replies,
         pending: Mutex::new(Pending::default()),
         lane,
     });
     tokio::spawn(write_frames(stdin, outgoing));
-    let reader = tokio::spawn(route_replies(
-        Arc::clone(&connection),
-        stdout,
-        config.max_frame,
-    ));
+    let reader = tokio::spawn(route_replies(Arc::clone(&connection)));
     Ok(Started {
         child,
         connection,
@@ -1089,37 +1251,50 @@ async fn forward_stderr(plugin: String, stderr: tokio::process::ChildStderr, tai
     }
 }
 
-/// Reads replies until the stream ends (`None`) or breaks the protocol
-/// (`Some(why)`), handing each to the call waiting for it.
-async fn route_replies(
-    connection: Arc<Connection>,
-    mut stdout: BufReader<ChildStdout>,
-    max_frame: usize,
-) -> Option<String> {
+/// The child's stdout after the handshake (with what the handshake read
+/// beyond its last message), made ready for [`Replies`].
+fn replies(stdout: BufReader<ChildStdout>, max_frame: usize) -> std::io::Result<Replies> {
+    let read_ahead = stdout.buffer().to_vec();
+    let fd = stdout.into_inner().into_owned_fd()?;
+    Ok(Replies {
+        stdout: tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?,
+        max_frame,
+        state: Mutex::new(ReplyState {
+            bytes: read_ahead,
+            ..ReplyState::default()
+        }),
+        ended: tokio::sync::Notify::new(),
+    })
+}
+
+/// Reads replies whenever the child's stdout is readable (unless a caller
+/// took them first) until the stream ends (`None`) or breaks the protocol
+/// (`Some(why)`).
+async fn route_replies(connection: Arc<Connection>) -> Option<String> {
+    let replies = &connection.replies;
+    {
+        // Replies the handshake read ahead.
+        let mut state = lock(&replies.state);
+        let mut bytes = std::mem::take(&mut state.bytes);
+        if let Err(why) = connection.route_frames(&mut bytes) {
+            return Some(why);
+        }
+        state.bytes = bytes;
+    }
     loop {
-        let message = match read_message::<_, FromPlugin>(&mut stdout, max_frame).await {
-            Ok(message) => message,
-            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return None,
-            Err(error) => return Some(error.to_string()),
-        };
-        let (id, reply) = match message {
-            FromPlugin::Reply { id, result } => (id, Reply::Call(result)),
-            FromPlugin::Health { id, health } => (id, Reply::Health(health)),
-            FromPlugin::Methods { id, methods } => (id, Reply::Methods(methods)),
-            FromPlugin::State { id, result } => (id, Reply::State(result)),
-            FromPlugin::Bye => continue,
-            other => return Some(format!("unexpected message {other:?}")),
-        };
-        if let Some(lane) = &connection.lane {
-            // Freed before the caller hears back, so its next call finds
-            // the lane free.
-            lane.answered(id);
+        if let Some(ended) = lock(&replies.state).ended.clone() {
+            return ended;
         }
-        let waiter = lock(&connection.pending).waiting.remove(&id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(reply);
+        tokio::select! {
+            ready = replies.stdout.readable() => {
+                if let Err(error) = ready {
+                    return Some(format!("cannot wait for the child's output: {error}"));
+                }
+                // Reads until none is left (or a caller read them first).
+                let _ = connection.drain_replies(&mut lock(&replies.state), false);
+            }
+            () = replies.ended.notified() => {}
         }
-        // No waiter: the call timed out and was forgotten; drop the late reply.
     }
 }
 
@@ -1462,17 +1637,22 @@ impl ProcessPlugin {
         // restarted child and goes there (within its deadline), like a
         // request made during the restart.
         let mut dead = None;
-        let (connection, reply) = loop {
+        let (connection, reply, sent) = loop {
             let connection = self
                 .connection(method, deadline, timeout, dead.as_ref())
                 .await?;
             match connection.register(id) {
-                Ok(reply) if connection.send_request(id, &frame) => break (connection, reply),
-                Ok(_) => connection.forget(id),
+                Ok((reply, alone)) => match connection.send_request(id, &frame, alone) {
+                    Some(sent) => break (connection, reply, sent),
+                    None => connection.forget(id),
+                },
                 Err(_) => {}
             }
             dead = Some(connection);
         };
+        if sent == Sent::Lane {
+            connection.take_replies();
+        }
         match tokio::time::timeout_at(deadline, reply).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(self.closed_error(method, connection.closed())),

@@ -408,13 +408,26 @@ async fn calls_during_a_restart_wait_for_the_new_child() {
 
 #[tokio::test]
 async fn bad_frames_from_the_child_are_protocol_errors_not_allocations() {
-    for method in ["oversized", "malformed"] {
+    // Called alone, the call goes on the lane and its caller reads the
+    // reply stream itself; called while another holds the lane, it goes
+    // on stdin and the reader task reads it: both readers refuse it.
+    for (method, lane_held) in [
+        ("oversized", false),
+        ("malformed", false),
+        ("oversized", true),
+        ("malformed", true),
+    ] {
         let staged = fixture("fixture-process", "");
         let Loaded {
             plugin,
             cache: _cache,
         } = load(&staged, quick()).await;
         let mut events = plugin.events();
+        let held = if lane_held {
+            Some(call_held_open(&plugin, staged.path()).await)
+        } else {
+            None
+        };
         let error = plugin.call(method, b"").await.expect_err(method);
         assert!(
             matches!(error, CallError::Crashed { .. }),
@@ -433,6 +446,13 @@ async fn bad_frames_from_the_child_are_protocol_errors_not_allocations() {
             "malformed frame"
         };
         assert!(message.contains(expect), "{method}: {message}");
+        if let Some((_, held)) = held {
+            let error = held
+                .await
+                .expect("task")
+                .expect_err("crashed with the child");
+            assert!(matches!(error, CallError::Crashed { .. }), "{error}");
+        }
         plugin.shutdown(Duration::from_secs(5)).await;
     }
 }
