@@ -1641,12 +1641,11 @@ impl ProcessPlugin {
             let connection = self
                 .connection(method, deadline, timeout, dead.as_ref())
                 .await?;
-            match connection.register(id) {
-                Ok((reply, alone)) => match connection.send_request(id, &frame, alone) {
+            if let Ok((reply, alone)) = connection.register(id) {
+                match connection.send_request(id, &frame, alone) {
                     Some(sent) => break (connection, reply, sent),
                     None => connection.forget(id),
-                },
-                Err(_) => {}
+                }
             }
             dead = Some(connection);
         };
