@@ -114,7 +114,10 @@
 //! listings, the [`ErrorKind::Stopped`] kind and one encoding each for
 //! error kinds and health; SDK 0.3 and protocol 3 added state hand-over
 //! across a hot swap ([`Plugin::export_state`], [`Plugin::import_state`],
-//! [`PluginInfo::with_state_format`]).
+//! [`PluginInfo::with_state_format`]); protocol 4 (the same messages) added
+//! the [call lane](protocol#the-call-lane-protocol-4), which a host uses
+//! only with a child that says 4, so children of SDK 0.3 that say 3 keep
+//! working unchanged.
 #![deny(missing_docs)]
 
 pub mod abi;

@@ -51,7 +51,8 @@
 //! uses the lane); it reads the lane on a thread of its own and runs each
 //! call there, on the thread that read it, replying on stdout as usual.
 //! The host sends a `Call` or `CallJson` on the lane only while the lane's
-//! previous call is answered, and only as one atomic pipe write (at most
+//! previous call is answered (today: only a call made while no other is
+//! in flight), and only as one atomic pipe write (at most
 //! [`CALL_LANE_MAX_FRAME`] bytes), so a call on the lane never waits
 //! behind another and a frame is never half-written; every other message
 //! and call goes on stdin. The host closes the lane when it sends
