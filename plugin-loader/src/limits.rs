@@ -1,6 +1,6 @@
 //! What a child process plugin sets on itself between `fork` and `exec`:
-//! the parent-death signal, the manifest's resource limits, and the call
-//! lane's read end kept open across `exec`. Linux only: elsewhere a child
+//! the parent-death signal, the manifest's resource limits, no descriptor
+//! of the host's left open but stdio and the call lane's read end. Linux only: elsewhere a child
 //! gets none of them (no call lane is offered), and a manifest that sets
 //! limits is refused ([`check_supported`]).
 
@@ -40,9 +40,11 @@ pub(crate) const CALL_LANE: bool = cfg!(target_os = "linux");
 #[cfg(target_os = "linux")]
 /// Registers the pre-exec step on `command`: `PR_SET_PDEATHSIG = SIGKILL`
 /// (checked against a host that already died), `RLIMIT_AS`, `RLIMIT_NOFILE`,
-/// CPU affinity to the first `cpu_cores` CPUs the host may use, and the
-/// close-on-exec flag cleared on `lane` (the call lane's read end, which is
-/// close-on-exec in the host so that no other child inherits it).
+/// CPU affinity to the first `cpu_cores` CPUs the host may use,
+/// close-on-exec set on every descriptor above stderr (the host's open
+/// files and sockets stay in the host) and then cleared on `lane` (the call
+/// lane's read end, which is close-on-exec in the host so that no other
+/// child inherits it).
 pub(crate) fn apply(
     command: &mut Command,
     memory_bytes: Option<u64>,
@@ -57,7 +59,7 @@ pub(crate) fn apply(
     // where only async-signal-safe work is allowed.
     #[allow(unsafe_code)]
     // SAFETY: the closure only makes system calls (prctl, getppid,
-    // setrlimit, sched_setaffinity, fcntl) on values computed before the
+    // setrlimit, sched_setaffinity, close_range, fcntl) on values computed before the
     // fork; it allocates nothing and takes no lock. `lane` is open until
     // the spawn returns (the caller holds it).
     unsafe {
@@ -81,6 +83,16 @@ pub(crate) fn apply(
             if let Some(cpus) = &cpus {
                 rustix::thread::sched_setaffinity(None, cpus)?;
             }
+            // Every descriptor the host left open without close-on-exec
+            // (its own, or one it inherited) closes at exec: the plugin
+            // gets stdio and the lane, nothing else of the host's. Best
+            // effort: kernels before 5.11 do not know the flag.
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             if let Some(lane) = lane {
                 let lane = std::os::fd::BorrowedFd::borrow_raw(lane);
                 rustix::io::fcntl_setfd(lane, rustix::io::FdFlags::empty())?;

@@ -13,7 +13,8 @@
 //!   (only `PATH=/usr/local/bin:/usr/bin:/bin`, `PLUGKIT_PLUGIN`,
 //!   `PLUGKIT_PLUGIN_VERSION`, `PLUGKIT_PROTOCOL`, on Linux
 //!   `PLUGKIT_CALL_LANE_FD`, plus [`ProcessConfig::env`]): the host's
-//!   secrets stay in the host. It leads
+//!   secrets stay in the host, and on Linux so do its open descriptors:
+//!   the child inherits stdio and the call lane, nothing else. It leads
 //!   a process group of its own, so whatever it starts is ended with it.
 //!   On Linux, before it executes, the child sets its parent-death signal to
 //!   `SIGKILL` (so it dies with the host, even a host killed with `SIGKILL`;

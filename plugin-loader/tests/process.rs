@@ -217,6 +217,31 @@ async fn one_call_at_a_time_runs_on_the_call_lane_overlapping_ones_in_the_pool()
 }
 
 #[tokio::test]
+async fn a_plugins_own_children_inherit_no_descriptor_of_plugkits() {
+    // The lane's read end stays open across the plugin's exec; the SDK
+    // then keeps only a close-on-exec copy of it. (The reading of
+    // `/proc/self/fd` itself shows up as one descriptor, close-on-exec.)
+    let staged = fixture("fixture-process", "");
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, quick()).await;
+    let fds = plugin.call("fds", b"").await.expect("fds");
+    let fds = String::from_utf8(fds).expect("text");
+    assert!(!fds.is_empty(), "the lane at least is open");
+    for line in fds.lines() {
+        let flags = line.split_whitespace().last().unwrap_or_default();
+        let flags = u32::from_str_radix(flags, 8).unwrap_or_else(|_| panic!("flags in {line:?}"));
+        assert_ne!(
+            flags & 0o2000000,
+            0,
+            "not close-on-exec: {line:?} of\n{fds}"
+        );
+    }
+    plugin.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn a_child_that_does_not_read_the_call_lane_gets_every_call_on_stdin() {
     // An SDK before protocol 4 says 3 in its hello: the host never uses
     // the lane it offered.

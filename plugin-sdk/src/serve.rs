@@ -115,7 +115,9 @@ fn call_lane() -> Option<std::fs::File> {
     // else (a stray variable) is given up without being closed.
     let lane = unsafe { std::fs::File::from_raw_fd(fd) };
     match lane.metadata() {
-        Ok(metadata) if metadata.file_type().is_fifo() => Some(lane),
+        // A copy that closes on exec (what `try_clone` makes), so that the
+        // plugin's own children do not inherit the lane.
+        Ok(metadata) if metadata.file_type().is_fifo() => Some(lane.try_clone().unwrap_or(lane)),
         _ => {
             std::mem::forget(lane);
             None
