@@ -31,7 +31,7 @@ enum State {
 }
 
 /// Discovery with events: scans the configured directories, keeps watching
-/// them (in watch mode) and sends a [`DiscoveryEvent`] for every change to
+/// them (in watch mode) and sends a [`DiscoveryEvent`](crate::DiscoveryEvent) for every change to
 /// every subscriber.
 ///
 /// Subscribe before [`start`](Self::start) to receive the first scan as
