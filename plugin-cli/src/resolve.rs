@@ -101,13 +101,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         options.circular = CircularDependencyMode::Allow;
     }
     if let Some(limit) = args.time_limit {
-        options.time_limit = Some(limit);
+        options.limits.time_limit = Some(limit);
     }
     if let Some(steps) = args.max_steps {
-        options.max_steps = steps;
+        options.limits.max_steps = steps;
     }
     if let Some(chain) = args.max_chain {
-        options.max_resolution_depth = chain;
+        options.limits.max_depth = chain;
     }
     let outcome = plugkit::resolver::resolve(&registry, &wanted, &options);
     if let Err(ResolveError::Internal { .. }) = &outcome {

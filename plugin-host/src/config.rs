@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use plugin_loader::LoaderConfig;
-use plugin_resolver::{CircularDependencyMode, ResolveOptions, Strategy};
+use plugin_resolver::{CircularDependencyMode, ResolveLimits, Strategy};
 use plugin_version::VersionPolicy;
 
 /// How hot swaps behave. `Default` gives the documented values.
@@ -136,10 +136,11 @@ pub struct HostConfig {
     /// Default: refused.
     pub circular: CircularDependencyMode,
     /// The resolver's bounds on each re-resolution: the longest chain of
-    /// required plugins, the most solver steps and the longest run (see
-    /// [`ResolveOptions`]; only these three fields are read, the policy,
-    /// strategy and cycle rule are the ones above). Defaults: the
-    /// resolver's (256 plugins, 1,000,000 steps, 10 s).
+    /// required plugins, the most solver steps and the longest run.
+    /// Defaults: the resolver's (256 plugins, 1,000,000 steps, 10 s). A
+    /// bound hit fails the whole re-resolution: every plugin not yet
+    /// running is reported failed with the bound named, and the running
+    /// ones keep serving.
     pub resolve_limits: ResolveLimits,
     /// How instances are loaded: cache directory, process settings, and the
     /// default resource limits for plugins whose manifest sets none
@@ -232,58 +233,5 @@ impl HostConfig {
     pub fn with_removal_window(mut self, window: Duration) -> Self {
         self.removal_window = window;
         self
-    }
-}
-
-/// Bounds on the host's re-resolutions, so a pathological set of plugins
-/// ends in a clear error instead of a long search. A bound hit fails the
-/// whole re-resolution: every plugin not yet running is reported failed
-/// with the bound named, and the running ones keep serving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ResolveLimits {
-    /// The longest chain of required plugins (a plugin alone is 1).
-    pub max_depth: usize,
-    /// The most solver steps of one re-resolution.
-    pub max_steps: u64,
-    /// The longest one re-resolution may run; `None`: no time limit.
-    pub time_limit: Option<Duration>,
-}
-
-impl Default for ResolveLimits {
-    fn default() -> Self {
-        ResolveLimits {
-            max_depth: ResolveOptions::DEFAULT_MAX_DEPTH,
-            max_steps: ResolveOptions::DEFAULT_MAX_STEPS,
-            time_limit: Some(ResolveOptions::DEFAULT_TIME_LIMIT),
-        }
-    }
-}
-
-impl ResolveLimits {
-    /// With another longest chain of required plugins.
-    pub fn with_max_depth(mut self, depth: usize) -> Self {
-        self.max_depth = depth;
-        self
-    }
-
-    /// With another step bound.
-    pub fn with_max_steps(mut self, steps: u64) -> Self {
-        self.max_steps = steps;
-        self
-    }
-
-    /// With another (or, with `None`, no) time limit.
-    pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
-        self.time_limit = limit;
-        self
-    }
-
-    /// `options` bounded by these limits.
-    pub(crate) fn apply(&self, options: ResolveOptions) -> ResolveOptions {
-        options
-            .with_max_resolution_depth(self.max_depth)
-            .with_max_steps(self.max_steps)
-            .with_time_limit(self.time_limit)
     }
 }

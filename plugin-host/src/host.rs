@@ -685,13 +685,12 @@ impl DynamicLoader {
             .map(|(name, running)| (name.clone(), running.source.version().clone()))
             .collect();
         let config = &self.inner.config;
-        let options = config.resolve_limits.apply(
-            ResolveOptions::default()
-                .with_policy(config.policy.clone())
-                .with_strategy(config.strategy)
-                .with_circular(config.circular)
-                .with_current(current),
-        );
+        let options = ResolveOptions::default()
+            .with_policy(config.policy.clone())
+            .with_strategy(config.strategy)
+            .with_circular(config.circular)
+            .with_current(current)
+            .with_limits(config.resolve_limits);
         let resolution = match resolve(&registry, &wanted, &options) {
             Ok(resolution) => resolution,
             Err(error) => {
@@ -977,11 +976,10 @@ impl DynamicLoader {
         if !blockers.is_empty() {
             return blockers.join("; ");
         }
-        let options = self.inner.config.resolve_limits.apply(
-            ResolveOptions::default()
-                .with_policy(self.inner.config.policy.clone())
-                .with_circular(self.inner.config.circular),
-        );
+        let options = ResolveOptions::default()
+            .with_policy(self.inner.config.policy.clone())
+            .with_circular(self.inner.config.circular)
+            .with_limits(self.inner.config.resolve_limits);
         let wanted = [Wanted::with_constraint(name, Constraint::exact(candidate))];
         match resolve(registry, &wanted, &options) {
             Ok(_) => "it conflicts with the versions the other plugins need".to_string(),

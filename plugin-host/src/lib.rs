@@ -73,8 +73,10 @@ mod host;
 mod plan;
 mod status;
 
-pub use config::{HostConfig, HotLoadConfig, ResolveLimits, StateRefused};
+pub use config::{HostConfig, HotLoadConfig, StateRefused};
 pub use error::{HostCallError, HostError};
 pub use event::{HostEvent, HotLoadEvent, LifecycleMonitor};
 pub use host::{DynamicLoader, JsonReply, StartReport};
+/// The resolver's bounds, as [`HostConfig::resolve_limits`] takes them.
+pub use plugin_resolver::ResolveLimits;
 pub use status::{Dependencies, PluginState, PluginStatus};

@@ -111,13 +111,13 @@ pub enum Hint {
     /// [`ResolveOptions::circular`](crate::ResolveOptions::circular): a cycle
     /// of required dependencies is rejected.
     AllowCycles,
-    /// [`ResolveOptions::time_limit`](crate::ResolveOptions::time_limit):
+    /// [`ResolveLimits::time_limit`](crate::ResolveLimits::time_limit):
     /// the resolution ran out of time.
     RaiseTimeLimit,
-    /// [`ResolveOptions::max_steps`](crate::ResolveOptions::max_steps): the
+    /// [`ResolveLimits::max_steps`](crate::ResolveLimits::max_steps): the
     /// resolution ran out of solver steps.
     RaiseStepLimit,
-    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth):
+    /// [`ResolveLimits::max_depth`](crate::ResolveLimits::max_depth):
     /// a chain of required dependencies is longer than allowed.
     RaiseDepthLimit,
 }
@@ -244,7 +244,7 @@ pub enum ResolveError {
     #[error("no resolution: {}", .0.summary())]
     NoSolution(Box<Failure>),
     /// The chosen plugins form a chain of required dependencies longer than
-    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth).
+    /// [`ResolveLimits::max_depth`](crate::ResolveLimits::max_depth).
     #[error(
         "the chain of required dependencies {} is {} plugins long, more than the maximum of {max}; {}",
         .chain.join(" -> "), .chain.len(), Hint::RaiseDepthLimit
@@ -280,9 +280,9 @@ pub enum ResolveError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// [`ResolveOptions::max_steps`](crate::ResolveOptions::max_steps).
+    /// [`ResolveLimits::max_steps`](crate::ResolveLimits::max_steps).
     StepLimit(u64),
-    /// [`ResolveOptions::time_limit`](crate::ResolveOptions::time_limit).
+    /// [`ResolveLimits::time_limit`](crate::ResolveLimits::time_limit).
     TimeLimit(Duration),
 }
 

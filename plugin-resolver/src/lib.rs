@@ -83,9 +83,10 @@
 //!   say what depends on a plugin and what goes down with it;
 //!   [`Resolution::diff`] says what to unload, swap, load and reload to go
 //!   from one resolution to the next.
-//! - **Bounds.** [`ResolveOptions::max_resolution_depth`] limits the longest
-//!   chain of required dependencies; [`ResolveOptions::max_steps`] and
-//!   [`ResolveOptions::time_limit`] bound the solver's work (checked at every
+//! - **Bounds** ([`ResolveLimits`], in [`ResolveOptions::limits`]).
+//!   [`ResolveLimits::max_depth`] limits the longest chain of required
+//!   dependencies; [`ResolveLimits::max_steps`] and
+//!   [`ResolveLimits::time_limit`] bound the solver's work (checked at every
 //!   solver step through PubGrub's `should_cancel`), so an adversarial
 //!   registry cannot hang the host. Both give a typed error. No input makes
 //!   this crate panic, and nothing in it recurses on the input's depth.
@@ -250,7 +251,9 @@ pub use diff::{
     VersionChange,
 };
 pub use error::{CancelReason, Failure, Hint, ResolveError, VersionConflict};
-pub use options::{CircularDependencyMode, ResolveOptions, Strategy, Wanted, WantedParseError};
+pub use options::{
+    CircularDependencyMode, ResolveLimits, ResolveOptions, Strategy, Wanted, WantedParseError,
+};
 pub use registry::{Candidate, CandidateKey, Registry, RegistryError, Requirement};
 pub use resolution::{
     Affected, DependencyEdge, DependencyKind, Dependent, DropReason, Dropped, LeftOut, Resolution,

@@ -157,7 +157,7 @@ pub enum CircularDependencyMode {
 ///     .with_max_steps(50_000);
 /// assert_eq!(options.strategy, Strategy::BestEffort);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ResolveOptions {
     /// Which versions are admissible (pre-releases, downgrades, exact
@@ -170,10 +170,28 @@ pub struct ResolveOptions {
     /// The versions loaded now, by plugin name; the policy judges downgrades
     /// and breaking changes against them.
     pub current: BTreeMap<String, Version>,
+    /// Bounds on the search: chain depth, solver steps, time.
+    pub limits: ResolveLimits,
+}
+
+/// Bounds on one call of [`resolve`](crate::resolve), so that a
+/// pathological set of plugins ends in a clear error (naming the bound)
+/// instead of a long search. One type for every caller: the host's
+/// re-resolutions take it as they are (`HostConfig::resolve_limits`).
+///
+/// ```
+/// use plugin_resolver::{ResolveLimits, ResolveOptions};
+/// let limits = ResolveLimits::default().with_max_depth(8);
+/// let options = ResolveOptions::default().with_limits(limits);
+/// assert_eq!(options.limits.max_depth, 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResolveLimits {
     /// The longest chain of required dependencies allowed, counted in
     /// plugins (a wanted plugin alone is a chain of 1; a cycle loaded as one
     /// group counts once).
-    pub max_resolution_depth: usize,
+    pub max_depth: usize,
     /// The most solver steps one call of [`resolve`](crate::resolve) may
     /// take, over all the attempts it makes.
     pub max_steps: u64,
@@ -182,29 +200,50 @@ pub struct ResolveOptions {
     pub time_limit: Option<Duration>,
 }
 
-impl Default for ResolveOptions {
+impl Default for ResolveLimits {
     fn default() -> Self {
-        ResolveOptions {
-            policy: VersionPolicy::default(),
-            strategy: Strategy::default(),
-            circular: CircularDependencyMode::default(),
-            current: BTreeMap::new(),
-            max_resolution_depth: ResolveOptions::DEFAULT_MAX_DEPTH,
-            max_steps: ResolveOptions::DEFAULT_MAX_STEPS,
-            time_limit: Some(ResolveOptions::DEFAULT_TIME_LIMIT),
+        ResolveLimits {
+            max_depth: ResolveLimits::DEFAULT_MAX_DEPTH,
+            max_steps: ResolveLimits::DEFAULT_MAX_STEPS,
+            time_limit: Some(ResolveLimits::DEFAULT_TIME_LIMIT),
         }
     }
 }
 
-impl ResolveOptions {
-    /// Default of [`ResolveOptions::max_resolution_depth`].
+impl ResolveLimits {
+    /// Default of [`ResolveLimits::max_depth`].
     pub const DEFAULT_MAX_DEPTH: usize = 256;
-    /// Default of [`ResolveOptions::max_steps`]: far above what a registry
+    /// Default of [`ResolveLimits::max_steps`]: far above what a registry
     /// of 10,000 plugins needs, far below what takes seconds.
     pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
-    /// Default of [`ResolveOptions::time_limit`].
+    /// Default of [`ResolveLimits::time_limit`].
     pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+    /// Sets the longest chain of required dependencies allowed (default:
+    /// [`DEFAULT_MAX_DEPTH`](Self::DEFAULT_MAX_DEPTH)).
+    #[must_use]
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets the step bound (default: [`DEFAULT_MAX_STEPS`](Self::DEFAULT_MAX_STEPS)).
+    #[must_use]
+    pub fn with_max_steps(mut self, steps: u64) -> Self {
+        self.max_steps = steps;
+        self
+    }
+
+    /// Sets (or with `None` removes) the time limit (default:
+    /// [`DEFAULT_TIME_LIMIT`](Self::DEFAULT_TIME_LIMIT)).
+    #[must_use]
+    pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
+        self.time_limit = limit;
+        self
+    }
+}
+
+impl ResolveOptions {
     /// Sets the version policy (default: [`VersionPolicy::default`]).
     #[must_use]
     pub fn with_policy(mut self, policy: VersionPolicy) -> Self {
@@ -233,26 +272,33 @@ impl ResolveOptions {
         self
     }
 
-    /// Sets the longest chain of required dependencies allowed (default:
-    /// [`DEFAULT_MAX_DEPTH`](Self::DEFAULT_MAX_DEPTH)).
+    /// Sets the bounds on the search (default: [`ResolveLimits::default`]).
+    #[must_use]
+    pub fn with_limits(mut self, limits: ResolveLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the longest chain of required dependencies allowed (see
+    /// [`ResolveLimits::max_depth`]).
     #[must_use]
     pub fn with_max_resolution_depth(mut self, depth: usize) -> Self {
-        self.max_resolution_depth = depth;
+        self.limits.max_depth = depth;
         self
     }
 
-    /// Sets the step bound (default: [`DEFAULT_MAX_STEPS`](Self::DEFAULT_MAX_STEPS)).
+    /// Sets the step bound (see [`ResolveLimits::max_steps`]).
     #[must_use]
     pub fn with_max_steps(mut self, steps: u64) -> Self {
-        self.max_steps = steps;
+        self.limits.max_steps = steps;
         self
     }
 
-    /// Sets (or with `None` removes) the time limit (default:
-    /// [`DEFAULT_TIME_LIMIT`](Self::DEFAULT_TIME_LIMIT)).
+    /// Sets (or with `None` removes) the time limit (see
+    /// [`ResolveLimits::time_limit`]).
     #[must_use]
     pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
-        self.time_limit = limit;
+        self.limits.time_limit = limit;
         self
     }
 }

@@ -147,7 +147,7 @@ pub enum LeftOut {
         explanation: String,
     },
     /// With it, a chain of required dependencies would be longer than
-    /// [`ResolveOptions::max_resolution_depth`](crate::ResolveOptions::max_resolution_depth).
+    /// [`ResolveLimits::max_depth`](crate::ResolveLimits::max_depth).
     TooDeep {
         /// The chain it would make.
         chain: Vec<String>,

@@ -72,7 +72,7 @@ pub fn resolve(
     let solver = Solver {
         universe: &universe,
         options,
-        budget: Budget::new(options.max_steps, options.time_limit),
+        budget: Budget::new(options.limits.max_steps, options.limits.time_limit),
         any: Constraint::any(),
         any_range: OnceCell::new(),
         ranges: RangeCache::default(),
@@ -243,7 +243,7 @@ impl<'a> Solver<'a> {
         match error {
             AttemptError::Failed(failed) => ResolveError::NoSolution(Box::new(failed.failure)),
             AttemptError::TooDeep(chain) => ResolveError::TooDeep {
-                max: self.options.max_resolution_depth,
+                max: self.options.limits.max_depth,
                 chain,
             },
             AttemptError::Hard(error) => error,
@@ -303,7 +303,7 @@ impl<'a> Solver<'a> {
             }
         }
         let chain = graph::longest_chain(&shape.graph, &shape.components);
-        if chain.len() > self.options.max_resolution_depth {
+        if chain.len() > self.options.limits.max_depth {
             return Err(AttemptError::TooDeep(
                 chain
                     .iter()
@@ -339,8 +339,10 @@ impl<'a> Solver<'a> {
 
     fn cancelled(&self, stop: Stop) -> ResolveError {
         let reason = match stop {
-            Stop::Steps => CancelReason::StepLimit(self.options.max_steps),
-            Stop::Time => CancelReason::TimeLimit(self.options.time_limit.unwrap_or_default()),
+            Stop::Steps => CancelReason::StepLimit(self.options.limits.max_steps),
+            Stop::Time => {
+                CancelReason::TimeLimit(self.options.limits.time_limit.unwrap_or_default())
+            }
         };
         ResolveError::Cancelled {
             reason,
@@ -625,7 +627,7 @@ impl<'a> Solver<'a> {
                     Err(AttemptError::TooDeep(chain)) => {
                         let reason = LeftOut::TooDeep {
                             chain,
-                            max: self.options.max_resolution_depth,
+                            max: self.options.limits.max_depth,
                         };
                         warnings.push(self.left_out(probe, reason));
                     }
@@ -721,9 +723,9 @@ impl<'a> Solver<'a> {
         shape.graph.normalize();
         let name_of = |at: usize| self.name(shape.order[at]).to_owned();
         let chain = graph::longest_chain(&shape.graph, &shape.components);
-        if chain.len() > self.options.max_resolution_depth {
+        if chain.len() > self.options.limits.max_depth {
             return Err(ResolveError::TooDeep {
-                max: self.options.max_resolution_depth,
+                max: self.options.limits.max_depth,
                 chain: chain.into_iter().map(name_of).collect(),
             });
         }
