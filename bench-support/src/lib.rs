@@ -308,6 +308,23 @@ pub fn now<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
+/// A fresh plugins directory holding these directories of the debug
+/// [`example_plugins`] layout (`"native/greeter-1.0.0"`, ...), each under
+/// its own name.
+///
+/// # Panics
+///
+/// On any IO error (a test or bench cannot go on).
+pub fn plugins_dir(entries: &[&str]) -> tempfile::TempDir {
+    let layout = example_plugins(false);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for entry in entries {
+        let source = layout.join(entry);
+        copy_dir(&source, &dir.path().join(source.file_name().expect("name")));
+    }
+    dir
+}
+
 /// Copies the files of directory `from` into `to` (created), one level
 /// deep: what a plugin directory of the example layout holds.
 ///

@@ -14,15 +14,7 @@ fn layout() -> &'static Path {
 
 use bench_support::copy_dir;
 
-/// A plugins directory with these laid-out plugin directories.
-fn plugins(entries: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    for entry in entries {
-        let source = layout().join(entry);
-        copy_dir(&source, &dir.path().join(source.file_name().expect("name")));
-    }
-    dir
-}
+use bench_support::plugins_dir as plugins;
 
 /// Runs `plugkit run` over `dir` with `input` on stdin; the answers by id,
 /// the stderr lines, and the exit code.

@@ -23,15 +23,7 @@ use bench_support::copy_dir;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simple_path_loads_answers_and_hot_loads() {
-    let layout = bench_support::example_plugins(false);
-    let plugins = tempfile::tempdir().expect("temporary directory");
-    for entry in ["process/kv-store-1.4.1", "process/greeter-1.0.0"] {
-        let source = layout.join(entry);
-        copy_dir(
-            &source,
-            &plugins.path().join(source.file_name().expect("name")),
-        );
-    }
+    let plugins = bench_support::plugins_dir(&["process/kv-store-1.4.1", "process/greeter-1.0.0"]);
     let monitor = Arc::new(Recorder::default());
     let host = plugkit::Host::builder()
         .from_directory(plugins.path())
@@ -48,7 +40,7 @@ async fn the_simple_path_loads_answers_and_hot_loads() {
     assert_eq!(reply.result["text"], "hello, Ada");
     let mut events = host.subscribe();
     copy_dir(
-        &layout.join("process/greeter-2.0.0"),
+        &bench_support::example_plugins(false).join("process/greeter-2.0.0"),
         &plugins.path().join("greeter-2.0.0"),
     );
     tokio::time::timeout(
@@ -82,15 +74,7 @@ async fn the_simple_path_loads_answers_and_hot_loads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_builder_passes_resolve_limits_to_the_host() {
     // greeter requires kv-store: a chain of 2, over a bound of 1.
-    let layout = bench_support::example_plugins(false);
-    let plugins = tempfile::tempdir().expect("temporary directory");
-    for entry in ["native/kv-store-1.4.1", "native/greeter-1.0.0"] {
-        let source = layout.join(entry);
-        copy_dir(
-            &source,
-            &plugins.path().join(source.file_name().expect("name")),
-        );
-    }
+    let plugins = bench_support::plugins_dir(&["native/kv-store-1.4.1", "native/greeter-1.0.0"]);
     let host = plugkit::Host::builder()
         .from_directory(plugins.path())
         .with_resolve_limits(plugkit::host::ResolveLimits::default().with_max_depth(1))
