@@ -404,7 +404,21 @@ pub(crate) fn encode_request<T: Serialize>(
     method: &str,
     request: &T,
 ) -> Result<Vec<u8>, CallError> {
-    plugkit_sdk::encode(request).map_err(|e| codec(plugin, method, e.message().to_string()))
+    let mut out = Vec::new();
+    encode_request_into(plugin, method, request, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a typed request in the SDK's encoding into `out` (replacing
+/// what it held; its allocation is reused).
+pub(crate) fn encode_request_into<T: Serialize>(
+    plugin: &str,
+    method: &str,
+    request: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), CallError> {
+    plugkit_sdk::encode_into(request, &mut plugkit_sdk::Response::new(out))
+        .map_err(|e| codec(plugin, method, e.message().to_string()))
 }
 
 /// Decodes a typed reply in the SDK's encoding.

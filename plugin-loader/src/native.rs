@@ -215,8 +215,17 @@ impl ResponseBuffer {
     }
 }
 
+/// What a call borrows from its thread: the encoded typed request and the
+/// response, reused so that calls allocate nothing once they have grown.
+#[derive(Default)]
+struct Buffers {
+    request: Vec<u8>,
+    response: ResponseBuffer,
+}
+
 thread_local! {
-    static BUFFER: Cell<ResponseBuffer> = Cell::new(ResponseBuffer::new());
+    /// Boxed, so taking and putting back moves one pointer.
+    static BUFFERS: Cell<Option<Box<Buffers>>> = const { Cell::new(None) };
 }
 
 /// A loaded native plugin: the handle under a native [`Instance`](crate::Instance),
@@ -370,7 +379,7 @@ impl NativePlugin {
         request: &[u8],
         response: &mut ResponseBuffer,
     ) -> Result<(), CallError> {
-        let _admission = self.inner.life.enter(method)?;
+        let _admission = self.inner.life.enter_here(method)?;
         match (self.inner.module.call())(RStr::from(method), RSlice::from(request), &mut response.0)
         {
             RResult::ROk(()) => Ok(()),
@@ -380,9 +389,9 @@ impl NativePlugin {
 
     /// Calls `method` with raw request bytes and returns the response bytes.
     pub fn call(&self, method: &str, request: &[u8]) -> Result<Vec<u8>, CallError> {
-        with_buffer(|buffer| {
-            self.call_into(method, request, buffer)?;
-            Ok(buffer.as_slice().to_vec())
+        with_buffers(|buffers| {
+            self.call_into(method, request, &mut buffers.response)?;
+            Ok(buffers.response.as_slice().to_vec())
         })
     }
 
@@ -393,10 +402,10 @@ impl NativePlugin {
         method: &str,
         request: &Req,
     ) -> Result<Resp, CallError> {
-        let request = crate::error::encode_request(self.name(), method, request)?;
-        with_buffer(|buffer| {
-            self.call_into(method, &request, buffer)?;
-            crate::error::decode_reply(self.name(), method, buffer.as_slice())
+        with_buffers(|buffers| {
+            crate::error::encode_request_into(self.name(), method, request, &mut buffers.request)?;
+            self.call_into(method, &buffers.request, &mut buffers.response)?;
+            crate::error::decode_reply(self.name(), method, buffers.response.as_slice())
         })
     }
 
@@ -408,15 +417,16 @@ impl NativePlugin {
         request: &serde_json::Value,
     ) -> Result<serde_json::Value, CallError> {
         let request = crate::error::encode_json(self.name(), method, request)?;
-        let _admission = self.inner.life.enter(method)?;
-        with_buffer(|buffer| {
+        let _admission = self.inner.life.enter_here(method)?;
+        with_buffers(|buffers| {
+            let response = &mut buffers.response;
             match (self.inner.module.call_json())(
                 RStr::from(method),
                 RSlice::from(request.as_slice()),
-                &mut buffer.0,
+                &mut response.0,
             ) {
                 RResult::ROk(()) => {
-                    crate::error::decode_json(self.name(), method, buffer.as_slice())
+                    crate::error::decode_json(self.name(), method, response.as_slice())
                 }
                 RResult::RErr(error) => Err(self.plugin_error(method, error.into())),
             }
@@ -425,7 +435,7 @@ impl NativePlugin {
 
     /// The plugin's typed methods.
     pub fn methods(&self) -> Result<Vec<MethodInfo>, CallError> {
-        let _admission = self.inner.life.enter("methods")?;
+        let _admission = self.inner.life.enter_here("methods")?;
         match (self.inner.module.methods())() {
             RResult::ROk(methods) => Ok(methods.into_iter().map(MethodInfo::from).collect()),
             RResult::RErr(error) => Err(self.plugin_error("methods", error.into())),
@@ -455,7 +465,7 @@ impl NativePlugin {
 
     /// Asks the plugin for its health; a panic fails the instance.
     pub fn health(&self) -> Result<Health, CallError> {
-        let _admission = self.inner.life.enter("health")?;
+        let _admission = self.inner.life.enter_here("health")?;
         match (self.inner.module.health())() {
             RResult::ROk(health) => Ok(health.into()),
             RResult::RErr(error) => Err(self.plugin_error("health", error.into())),
@@ -498,12 +508,16 @@ impl NativePlugin {
     }
 }
 
-/// Runs `f` with this thread's response buffer, taken out of the
-/// thread-local while in use (a nested call, such as a plugin calling
-/// back into the host, gets a fresh one; nothing can panic here).
-fn with_buffer<T>(f: impl FnOnce(&mut ResponseBuffer) -> T) -> T {
-    let mut buffer = BUFFER.try_with(Cell::take).unwrap_or_default();
-    let result = f(&mut buffer);
-    let _ = BUFFER.try_with(|cell| cell.set(buffer));
+/// Runs `f` with this thread's buffers, taken out of the thread-local
+/// while in use (a nested call, such as a plugin calling back into the
+/// host, gets fresh ones; nothing can panic here).
+fn with_buffers<T>(f: impl FnOnce(&mut Buffers) -> T) -> T {
+    let mut buffers = BUFFERS
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let result = f(&mut buffers);
+    let _ = BUFFERS.try_with(|cell| cell.set(Some(buffers)));
     result
 }

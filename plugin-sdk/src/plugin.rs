@@ -381,9 +381,10 @@ impl<'a> Response<'a> {
     }
 
     /// Appends bytes.
+    #[inline]
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         match &mut self.buffer {
-            Buffer::Native(buffer) => buffer.extend_from_slice(bytes),
+            Buffer::Native(buffer) => buffer.extend_from_copy_slice(bytes),
             Buffer::Plain(buffer) => buffer.extend_from_slice(bytes),
         }
     }

@@ -25,14 +25,38 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, PluginError> {
     postcard::to_allocvec(value).map_err(|e| PluginError::failed(format!("cannot encode: {e}")))
 }
 
-/// Encodes `value` with [`ENCODING`] into a response.
+/// Encodes `value` with [`ENCODING`] into a response (also a plain
+/// `Vec`'s, through [`Response::new`], which reuses its allocation).
 pub fn encode_into<T: Serialize>(
     value: &T,
     response: &mut Response<'_>,
 ) -> Result<(), PluginError> {
-    postcard::to_extend(value, response)
-        .map(|_| ())
-        .map_err(|e| PluginError::failed(format!("cannot encode the response: {e}")))
+    postcard::serialize_with_flavor(value, IntoResponse(response))
+        .map_err(|e| PluginError::failed(format!("cannot encode: {e}")))
+}
+
+/// postcard's output straight into a response: a slice is copied whole
+/// (postcard's `Extend` flavor would push it byte by byte).
+struct IntoResponse<'r, 'a>(&'r mut Response<'a>);
+
+impl postcard::ser_flavors::Flavor for IntoResponse<'_, '_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.extend_from_slice(&[data]);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
 }
 
 /// Decodes a value encoded with [`ENCODING`].
