@@ -7,7 +7,9 @@
 //! - `native-load-vs-copy`: the same load beside writing a fresh copy and
 //!   opening it, the least any loader that must load rebuilt files anew pays;
 //! - `native-call-raw`: a raw-bytes call (8 bytes echoed) beside a direct
-//!   Rust call of the same function and a call through `dyn Trait`;
+//!   Rust call of the same function and a call through `dyn Trait` (the
+//!   plugin's echo does the baseline's work: match the method, copy the
+//!   bytes into the response; it keeps no count of its own);
 //! - `native-call-typed`: a typed `greet` call beside calling the same
 //!   function directly in the host;
 //! - `native-call-instance`: the same raw call through [`Instance`] beside
