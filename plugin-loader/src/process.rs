@@ -541,15 +541,68 @@ struct Pending {
     /// Why the connection closed, once it has.
     closed: Option<Closed>,
     waiting: HashMap<u64, oneshot::Sender<Reply>>,
-    /// The deadlines of calls timed by the connection, oldest first: a
-    /// call with the instance's default timeout, whose deadline is no
-    /// earlier than the last one here (so all are in order). The reader
-    /// task sleeps until the first and fails the calls whose deadline
-    /// passed; a call answered first is skipped then, or compacted away
-    /// when answered calls outnumber the waiting ones, so this holds at
-    /// most about twice the calls in flight. (A tokio timer per call cost
-    /// about 15% of a call's time at 64 calls in flight.)
-    expiries: VecDeque<(tokio::time::Instant, u64)>,
+    expiries: Expiries,
+}
+
+/// The deadlines of the calls a connection times itself, oldest first: a
+/// call with the instance's default timeout whose deadline is no earlier
+/// than the last one here (so all stay in order). The reader task sleeps
+/// until the first and fails the calls whose deadline passed. A call
+/// answered first is skipped then, or compacted away once answered calls
+/// outnumber the waiting ones, so this holds at most about twice the calls
+/// in flight. (A tokio timer per call cost about 15% of a call's time at
+/// 64 calls in flight.)
+#[derive(Default)]
+struct Expiries(VecDeque<(tokio::time::Instant, u64)>);
+
+/// Calls beyond twice the waiting ones that [`Expiries`] keeps before it
+/// compacts.
+const EXPIRIES_SLACK: usize = 64;
+
+impl Expiries {
+    /// Adds call `id` unless its deadline is earlier than the last one's;
+    /// `waiting` says whether a call still waits (`waiting_now` of them do).
+    /// Returns whether it was added.
+    fn push(
+        &mut self,
+        deadline: tokio::time::Instant,
+        id: u64,
+        waiting: impl Fn(u64) -> bool,
+        waiting_now: usize,
+    ) -> bool {
+        if self.0.back().is_some_and(|&(last, _)| last > deadline) {
+            return false;
+        }
+        if self.0.len() > 2 * waiting_now + EXPIRIES_SLACK {
+            self.0.retain(|&(_, id)| waiting(id));
+        }
+        self.0.push_back((deadline, id));
+        true
+    }
+
+    /// The first call still waiting: `Ok(id)`, taken out, if its deadline
+    /// passed by `now`, else `Err` with its deadline (`Err(None)`: none waits).
+    fn pop_expired(
+        &mut self,
+        now: tokio::time::Instant,
+        waiting: impl Fn(u64) -> bool,
+    ) -> Result<u64, Option<tokio::time::Instant>> {
+        while let Some(&(deadline, id)) = self.0.front() {
+            if !waiting(id) {
+                self.0.pop_front();
+            } else if deadline <= now {
+                self.0.pop_front();
+                return Ok(id);
+            } else {
+                return Err(Some(deadline));
+            }
+        }
+        Err(None)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The frames on their way to the child's stdin: senders encode into one
@@ -757,24 +810,16 @@ impl Connection {
         let (tx, reply) = oneshot::channel();
         pending.waiting.insert(id, tx);
         let alone = pending.waiting.len() == 1;
+        let Pending {
+            expiries, waiting, ..
+        } = &mut *pending;
         let timed_here = deadline.is_some_and(|deadline| {
-            let in_order = pending
-                .expiries
-                .back()
-                .is_none_or(|&(last, _)| last <= deadline);
-            if in_order {
-                if pending.expiries.len() > 2 * pending.waiting.len() + 64 {
-                    let Pending {
-                        expiries, waiting, ..
-                    } = &mut *pending;
-                    expiries.retain(|(_, id)| waiting.contains_key(id));
-                }
-                if pending.expiries.is_empty() {
-                    self.expiry_armed.notify_one();
-                }
-                pending.expiries.push_back((deadline, id));
+            let arm = expiries.is_empty();
+            let pushed = expiries.push(deadline, id, |id| waiting.contains_key(&id), waiting.len());
+            if pushed && arm {
+                self.expiry_armed.notify_one();
             }
-            in_order
+            pushed
         });
         Ok(Registered {
             reply,
@@ -789,15 +834,14 @@ impl Connection {
         let mut expired = Vec::new();
         let next = {
             let mut pending = lock(&self.pending);
+            let Pending {
+                expiries, waiting, ..
+            } = &mut *pending;
             loop {
-                let Some(&(deadline, id)) = pending.expiries.front() else {
-                    break None;
-                };
-                if pending.waiting.contains_key(&id) && deadline > now {
-                    break Some(deadline);
+                match expiries.pop_expired(now, |id| waiting.contains_key(&id)) {
+                    Ok(id) => expired.extend(waiting.remove(&id)),
+                    Err(next) => break next,
                 }
-                pending.expiries.pop_front();
-                expired.extend(pending.waiting.remove(&id));
             }
         };
         for waiter in expired {
@@ -814,7 +858,7 @@ impl Connection {
     fn close(&self, why: Closed) -> usize {
         let mut pending = lock(&self.pending);
         pending.closed.get_or_insert(why);
-        pending.expiries = VecDeque::new();
+        pending.expiries = Expiries::default();
         let waiting = std::mem::take(&mut pending.waiting);
         waiting.len() // dropping the senders wakes every waiter with an error
     }
@@ -1945,5 +1989,69 @@ impl ProcessPlugin {
             abandoned_calls,
             ended,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn at(millis: u64) -> tokio::time::Instant {
+        // A fixed origin: only the order of deadlines matters here.
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(tokio::time::Instant::now) + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn expiries_fail_calls_in_deadline_order_and_skip_answered_ones() {
+        let mut expiries = Expiries::default();
+        let mut waiting: HashSet<u64> = HashSet::new();
+        for (id, deadline) in [(1, 10), (2, 20), (3, 20), (4, 30)] {
+            waiting.insert(id);
+            assert!(expiries.push(at(deadline), id, |id| waiting.contains(&id), waiting.len()));
+        }
+        waiting.remove(&2); // answered
+        let is_waiting = |id| waiting.contains(&id);
+        assert_eq!(expiries.pop_expired(at(5), is_waiting), Err(Some(at(10))));
+        assert_eq!(expiries.pop_expired(at(25), is_waiting), Ok(1));
+        assert_eq!(
+            expiries.pop_expired(at(25), is_waiting),
+            Ok(3),
+            "2 was answered"
+        );
+        assert_eq!(expiries.pop_expired(at(25), is_waiting), Err(Some(at(30))));
+        assert_eq!(expiries.pop_expired(at(30), is_waiting), Ok(4));
+        assert_eq!(expiries.pop_expired(at(99), is_waiting), Err(None));
+    }
+
+    #[test]
+    fn an_earlier_deadline_than_the_last_is_left_to_a_timer_of_its_own() {
+        let mut expiries = Expiries::default();
+        assert!(expiries.push(at(20), 1, |_| true, 1));
+        assert!(!expiries.push(at(10), 2, |_| true, 2), "out of order");
+        assert!(
+            expiries.push(at(20), 3, |_| true, 3),
+            "an equal deadline keeps the order"
+        );
+    }
+
+    #[test]
+    fn answered_calls_are_compacted_away_so_the_queue_stays_bounded() {
+        // One call never answered (a slow call at the front), and a
+        // million answered behind it, one in flight at a time.
+        let mut expiries = Expiries::default();
+        let slow = 0;
+        assert!(expiries.push(at(0), slow, |_| true, 1));
+        let mut longest = 0;
+        for id in 1..1_000_000u64 {
+            let waiting = |call| call == slow || call == id;
+            assert!(expiries.push(at(1), id, waiting, 2));
+            longest = longest.max(expiries.0.len());
+        }
+        assert!(
+            longest <= 2 * 2 + EXPIRIES_SLACK + 1,
+            "the queue grew to {longest} entries for 2 calls in flight"
+        );
     }
 }

@@ -507,6 +507,59 @@ async fn a_timeout_does_not_poison_the_connection() {
     plugin.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Calls with the instance's default timeout are timed by their
+/// connection (one queue of deadlines, not a timer each): a held call
+/// times out while calls made after it are answered, and the connection
+/// serves on.
+#[tokio::test]
+async fn default_timeouts_fail_held_calls_while_later_calls_are_answered() {
+    let staged = fixture("fixture-process", "");
+    let timeout = Duration::from_millis(500);
+    let Loaded {
+        plugin,
+        cache: _cache,
+    } = load(&staged, quick().with_call_timeout(timeout)).await;
+    let (release, release_bytes) = release_path(staged.path());
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let (plugin, bytes) = (plugin.clone(), release_bytes.clone());
+            tokio::spawn(async move { plugin.call("wait_for_file", &bytes).await })
+        })
+        .collect();
+    // Answered calls queue behind the held ones and are skipped when their
+    // deadlines come up.
+    for i in 0..200u32 {
+        let payload = i.to_le_bytes();
+        assert_eq!(
+            plugin.call("echo", &payload).await.as_deref(),
+            Ok(&payload[..])
+        );
+    }
+    for call in held {
+        let error = call.await.expect("task").expect_err("times out");
+        assert!(
+            matches!(error, CallError::Timeout { after, .. } if after == timeout),
+            "{error}"
+        );
+    }
+    std::fs::write(&release, b"").expect("release"); // the late replies are dropped
+    assert_eq!(
+        plugin.call("echo", b"still here").await.as_deref(),
+        Ok(&b"still here"[..])
+    );
+    // A timeout of its own is kept by a timer beside the connection's queue.
+    let error = plugin
+        .call_with_timeout(
+            "wait_for_file",
+            b"/nonexistent/never",
+            Duration::from_millis(50),
+        )
+        .await
+        .expect_err("times out");
+    assert!(matches!(error, CallError::Timeout { .. }), "{error}");
+    plugin.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test]
 async fn restarts_are_bounded_then_the_plugin_is_failed() {
     let staged = fixture("fixture-process", "");
