@@ -11,8 +11,11 @@
 //! time costs no hand-off at all. A worker writes its reply itself
 //! unless another is writing, in which case the writer sends it with its own
 //! in one write: no extra thread hop when idle (each hop is a context switch
-//! on a loaded machine), coalesced writes under load (one write per reply
-//! caps a pipe at a few hundred thousand messages a second).
+//! on a loaded machine). Under load (other calls wait for a worker) a
+//! worker leaves its reply to a writer thread instead, and the worker that
+//! answers the last waiting call writes what has gathered: coalesced writes
+//! (one write per reply caps a pipe at a few hundred thousand messages a
+//! second), and a slow call holds up no reply left before it.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -205,6 +208,13 @@ fn session<P: Plugin>(
                 fatal(&format!("cannot start the call lane's reader: {error}"));
             }
         }
+        let writer = std::thread::Builder::new()
+            .name("plugkit-writer".into())
+            .spawn_scoped(scope, || outbox.write_owed());
+        if let Err(error) = writer {
+            fatal(&format!("cannot start the reply writer: {error}"));
+        }
+        let mut workers = Vec::new();
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let pool = Pool {
             jobs: job_rx,
@@ -226,11 +236,17 @@ fn session<P: Plugin>(
                     Arc::clone(&pool.idle),
                     Arc::clone(&pool.queued),
                 );
-                scope.spawn(move || work(plugin, &jobs, &idle, &queued, outbox));
+                workers.push(scope.spawn(move || work(plugin, &jobs, &idle, &queued, outbox)));
             }
             job_tx.send(job).is_ok()
         });
         drop(job_tx); // workers finish the calls in flight, then stop
+        for worker in workers {
+            let _ = worker.join(); // calls catch their panics
+        }
+        // Whatever the workers left for the writer is written before the
+        // `Bye` below.
+        outbox.close_writer();
         if let (Err(error), true) = (&read, has_lane) {
             // The lane's reader ends only when the host closes the lane,
             // which it does not know to do: exit as `serve` would.
@@ -251,8 +267,19 @@ fn session<P: Plugin>(
 /// unless another is writing already: then it leaves its frame in the queue
 /// and the writer sends the whole queue in its next write. Idle, a reply
 /// costs no hand-off to another thread; busy, replies are coalesced.
+///
+/// Under load a worker does not write at all: when more calls wait for a
+/// worker, it leaves its reply in the queue and, if nobody was asked yet,
+/// wakes the writer thread ([`write_owed`](Self::write_owed)); the worker
+/// that answers the last waiting call writes everything itself. Without
+/// this, on one CPU (where no two workers ever write at once) every reply
+/// was a write of its own: a system call and a wake-up of the host's reader
+/// each. The writer thread is what keeps a slow call from holding up the
+/// replies left before it: it writes them while that call runs.
 struct Outbox<W> {
     state: Mutex<OutboxState<W>>,
+    /// Wakes the writer thread: frames are owed, or it is to stop.
+    owed: std::sync::Condvar,
 }
 
 struct OutboxState<W> {
@@ -263,6 +290,10 @@ struct OutboxState<W> {
     output: Option<W>,
     /// The first write error; every later send reports it.
     failed: Option<io::ErrorKind>,
+    /// Frames in the queue were left to the writer thread.
+    owed: bool,
+    /// The writer thread writes what is owed and stops.
+    closing: bool,
 }
 
 impl<W: Write> Outbox<W> {
@@ -273,7 +304,10 @@ impl<W: Write> Outbox<W> {
                 spare: Vec::new(),
                 output: Some(output),
                 failed: None,
+                owed: false,
+                closing: false,
             }),
+            owed: std::sync::Condvar::new(),
         }
     }
 
@@ -288,21 +322,77 @@ impl<W: Write> Outbox<W> {
     }
 
     /// Sends a call's reply, encoded from the borrowed response.
-    fn reply(&self, id: u64, result: Result<&[u8], &PluginError>) -> io::Result<()> {
-        self.send_with(|queue| protocol::encode_reply(id, result, queue))
+    /// `more`: other calls wait for a worker, so the reply may be left to
+    /// the writer thread.
+    fn reply(&self, id: u64, result: Result<&[u8], &PluginError>, more: bool) -> io::Result<()> {
+        self.send_frame(|queue| protocol::encode_reply(id, result, queue), more)
     }
 
     /// Sends the frame `encode` appends to the queue.
     fn send_with(&self, encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
+        self.send_frame(encode, false)
+    }
+
+    /// Appends a frame, then writes the queue, unless someone is writing
+    /// (they send it too) or `more` leaves it to the writer thread.
+    fn send_frame(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+        more: bool,
+    ) -> io::Result<()> {
         let mut state = self.lock();
         if let Some(kind) = state.failed {
             return Err(io::Error::new(kind, "the host's pipe is broken"));
         }
         encode(&mut state.queue)?;
+        if more && !state.closing {
+            if !std::mem::replace(&mut state.owed, true) {
+                drop(state);
+                self.owed.notify_one();
+            }
+            return Ok(());
+        }
         // Someone else is writing: they will send our frame too.
-        let Some(mut output) = state.output.take() else {
+        let Some(output) = state.output.take() else {
             return Ok(());
         };
+        self.write_queue(state, output).1
+    }
+
+    /// The writer thread: writes what workers left to it, until
+    /// [`close_writer`](Self::close_writer) (then what is still owed).
+    fn write_owed(&self) {
+        let mut state = self.lock();
+        loop {
+            while !state.owed && !state.closing {
+                state = self
+                    .owed
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if !std::mem::take(&mut state.owed) {
+                return; // closing, and nothing owed
+            }
+            // Someone else is writing: they send the queue.
+            if let Some(output) = state.output.take() {
+                state = self.write_queue(state, output).0;
+            }
+        }
+    }
+
+    /// Stops the writer thread once it has written what is owed.
+    fn close_writer(&self) {
+        self.lock().closing = true;
+        self.owed.notify_one();
+    }
+
+    /// Writes the queue with `output` (taken out of `state`, so others only
+    /// append meanwhile) until it is empty, then puts `output` back.
+    fn write_queue<'a>(
+        &'a self,
+        mut state: std::sync::MutexGuard<'a, OutboxState<W>>,
+        mut output: W,
+    ) -> (std::sync::MutexGuard<'a, OutboxState<W>>, io::Result<()>) {
         let mut batch = std::mem::take(&mut state.spare);
         loop {
             std::mem::swap(&mut batch, &mut state.queue);
@@ -316,12 +406,12 @@ impl<W: Write> Outbox<W> {
                 state.failed = Some(error.kind());
                 state.output = Some(output);
                 state.spare = batch;
-                return Err(error);
+                return (state, Err(error));
             }
             if state.queue.is_empty() {
                 state.output = Some(output);
                 state.spare = batch;
-                return Ok(());
+                return (state, Ok(()));
             }
         }
     }
@@ -351,7 +441,8 @@ fn read_lane<P: Plugin, W: Write>(
                 format!("only calls travel on the call lane, not {message:?}"),
             ));
         };
-        if run_call(plugin, call, outbox, &mut buffer).is_err() {
+        // One call at a time travels on the lane: nothing waits behind it.
+        if run_call(plugin, call, outbox, &mut buffer, || false).is_err() {
             break; // the host is gone
         }
     }
@@ -364,6 +455,7 @@ fn run_call<P: Plugin, W: Write>(
     call: protocol::CallRef<'_>,
     outbox: &Outbox<W>,
     buffer: &mut Vec<u8>,
+    more: impl FnOnce() -> bool,
 ) -> io::Result<()> {
     let result = catch_unwind(AssertUnwindSafe(|| {
         let response = &mut Response::new(buffer);
@@ -377,7 +469,7 @@ fn run_call<P: Plugin, W: Write>(
         }
     }))
     .unwrap_or_else(|panic| Err(panicked(call.method, panic.as_ref())));
-    outbox.reply(call.id, result.as_ref().map(|()| buffer.as_slice()))
+    outbox.reply(call.id, result.as_ref().map(|()| buffer.as_slice()), more())
 }
 
 /// The most calls a process plugin runs at once; more wait in the queue.
@@ -476,7 +568,9 @@ fn work<P: Plugin, W: Write>(
         queued.fetch_sub(1, Ordering::AcqRel);
         let sent = match job {
             Job::Call(frame) => match protocol::CallRef::decode(&frame) {
-                Ok(Some(call)) => run_call(plugin, call, outbox, &mut buffer),
+                Ok(Some(call)) => run_call(plugin, call, outbox, &mut buffer, || {
+                    queued.load(Ordering::Acquire) > 0
+                }),
                 // The reader decoded this frame as a call already.
                 Ok(None) | Err(_) => Ok(()),
             },
@@ -583,5 +677,72 @@ mod tests {
         cut.pop();
         let outbox = Outbox::new(Vec::new());
         assert!(read_lane(cut.as_slice(), &Echo, &outbox).is_err());
+    }
+
+    /// A writer that hands each write to the test as it happens.
+    struct Writes(std::sync::mpsc::Sender<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let _ = self.0.send(bytes.to_vec());
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn reply_ids(mut bytes: &[u8]) -> Vec<u64> {
+        std::iter::from_fn(|| {
+            protocol::read_frame::<FromPlugin>(&mut bytes, protocol::DEFAULT_MAX_FRAME)
+                .expect("a frame")
+        })
+        .map(|reply| match reply {
+            FromPlugin::Reply { id, .. } => id,
+            other => panic!("not a reply: {other:?}"),
+        })
+        .collect()
+    }
+
+    /// A reply left for the writer thread (more calls were waiting) is
+    /// written by it, with no other call finishing: a slow call that a
+    /// worker takes next holds up no reply it left behind.
+    #[test]
+    fn replies_left_to_the_writer_thread_are_written_without_another_call() {
+        let (tx, writes) = std::sync::mpsc::channel();
+        let outbox = Outbox::new(Writes(tx));
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| outbox.write_owed());
+            outbox.reply(1, Ok(b"one"), true).expect("left");
+            outbox.reply(2, Ok(b"two"), true).expect("left");
+            let mut written = Vec::new();
+            while reply_ids(&written).len() < 2 {
+                written.extend(writes.recv().expect("the writer writes them"));
+            }
+            assert_eq!(reply_ids(&written), [1, 2]);
+            // The last waiting call's reply is written by its worker, and
+            // the writer stops once closed.
+            outbox.reply(3, Ok(b"three"), false).expect("written");
+            assert_eq!(reply_ids(&writes.recv().expect("written")), [3]);
+            outbox.close_writer();
+            writer.join().expect("the writer stops");
+        });
+    }
+
+    /// What is still owed when the workers are done is written before the
+    /// writer thread stops (and so before the session's `Bye`).
+    #[test]
+    fn closing_the_writer_writes_what_is_owed_first() {
+        let (tx, writes) = std::sync::mpsc::channel();
+        let outbox = Outbox::new(Writes(tx));
+        {
+            let mut state = outbox.lock();
+            protocol::encode_reply(7, Ok(b"late"), &mut state.queue).expect("encodes");
+            state.owed = true;
+        }
+        outbox.close_writer();
+        outbox.write_owed(); // returns only once nothing is owed
+        assert_eq!(reply_ids(&writes.recv().expect("written")), [7]);
     }
 }
