@@ -60,7 +60,7 @@
 //!   to its group, then `SIGKILL`. Dropping the last handle does the same
 //!   in the background.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -540,7 +540,8 @@ impl Lane {
 struct Pending {
     /// Why the connection closed, once it has.
     closed: Option<Closed>,
-    waiting: HashMap<u64, oneshot::Sender<Reply>>,
+    /// Keyed by call id (sequential, so the hash need not resist attack).
+    waiting: rustc_hash::FxHashMap<u64, oneshot::Sender<Reply>>,
     expiries: Expiries,
 }
 
