@@ -11,7 +11,11 @@
 //!
 //! - `process-{free,pinned}-inflight-{1,4,64}`: time per call with that many
 //!   calls in flight (1 = round-trip latency); calls/s is its inverse;
-//! - extra figures: median and p99 of 5,000 single round trips, and calls/s;
+//! - extra figures: median and p99 of 5,000 single round trips, and calls/s
+//!   with 1, 4 and 64 in flight: the median of 5 runs of 10,000 calls per
+//!   call in flight, at most 100,000 (plugkit), and as many messages (the
+//!   echo), so that one scheduler hiccup in a run of a few milliseconds does
+//!   not make the figure;
 //! - `process-{free,pinned}-instance`: one call at a time through
 //!   [`Instance`] beside the process handle it wraps;
 //! - `process-spawn`: spawn + handshake of a plugin beside spawn + wait of `true`.
@@ -31,6 +35,9 @@ use common::build_optimised;
 use plugin_loader::{Instance, Loader, LoaderConfig};
 
 const IN_FLIGHT: [usize; 3] = [1, 4, 64];
+
+/// Runs of each calls/s figure; the median is reported.
+const RUNS: usize = 5;
 
 fn build_fixture(dir: &Path) -> PathBuf {
     let built = build_optimised(&["fixture-process"]).join("fixture-process");
@@ -209,19 +216,36 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         "baseline: pipe echo with cat",
     );
     for n in IN_FLIGHT {
-        let total = 20_000u64;
-        let plugkit = runtime.block_on(plugin_calls(&plugin, total, n));
-        let start = Instant::now();
-        for _ in 0..total.div_ceil(n as u64) {
-            echo.round(n, &mut buffer);
-        }
-        let floor = start.elapsed();
+        let total = (10_000 * n as u64).min(100_000);
+        let median = |mut runs: Vec<Duration>| {
+            runs.sort_unstable();
+            runs[runs.len() / 2]
+        };
+        let plugkit = median(
+            (0..RUNS)
+                .map(|_| runtime.block_on(plugin_calls(&plugin, total, n)))
+                .collect(),
+        );
+        let floor = median(
+            (0..RUNS)
+                .map(|_| {
+                    let rounds = total.div_ceil(n as u64);
+                    let start = Instant::now();
+                    for _ in 0..rounds {
+                        echo.round(n, &mut buffer);
+                    }
+                    start
+                        .elapsed()
+                        .mul_f64(total as f64 / (rounds * n as u64) as f64)
+                })
+                .collect(),
+        );
         write_figure(
             &format!("process-{placement}: calls/s, {n} in flight"),
             total as f64 / plugkit.as_secs_f64(),
             "calls/s",
             Some(total as f64 / floor.as_secs_f64()),
-            "baseline: messages/s of the pipe echo",
+            "baseline: messages/s of the pipe echo (each the median of 5 runs)",
         );
     }
     runtime.block_on(plugin.shutdown(Duration::from_secs(5)));
