@@ -470,7 +470,7 @@ impl Instance {
     pub fn stats(&self) -> InstanceStats {
         let life = self.life();
         InstanceStats {
-            in_flight: life.in_flight(),
+            in_flight: life.in_flight_snapshot(),
             calls: life.admitted(),
             since: life.since(),
         }

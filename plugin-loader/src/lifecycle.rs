@@ -10,10 +10,10 @@
 //! **Two ways through.** An async call (process, gRPC), whose admission may
 //! be dropped on another thread than the one that took it, *enters* with
 //! one `fetch_add` on the shared word and *leaves* with one `fetch_sub`. A
-//! native call runs start to end on one thread, and at a few nanoseconds a
-//! call two contended read-modify-writes on one shared word would be most
-//! of its cost (and would bounce that word between the CPUs of every
-//! calling thread). It enters *here*: it counts itself in a word of its own
+//! native call runs start to end on one thread and costs a few
+//! nanoseconds, of which two read-modify-writes on one shared word would be
+//! most (and that word would bounce between the CPUs of every calling
+//! thread). It enters *here*: it counts itself in a word of its own
 //! thread ([`Local`], written only by that thread: a plain load and store),
 //! then reads the gate's flags. The two sides of that exchange (a call:
 //! count, then read the flags; a drainer: set a flag, then read the counts)
@@ -247,10 +247,18 @@ impl Lifecycle {
     /// threads' own words, the heavy side of the barrier runs first, so no
     /// call admitted before the gate closed can be missed.
     pub(crate) fn in_flight(&self) -> usize {
-        let mut locals = self.local.iter().peekable();
-        if locals.peek().is_some() {
+        if self.local.iter().next().is_some() {
             barrier::heavy();
         }
+        self.in_flight_snapshot()
+    }
+
+    /// The calls in flight, as a snapshot for statistics: without the heavy
+    /// barrier (which interrupts every CPU running a thread of the
+    /// process), a call that entered a few nanoseconds ago may not be
+    /// counted yet.
+    pub(crate) fn in_flight_snapshot(&self) -> usize {
+        let locals = self.local.iter();
         let shared = self.gate.load(Ordering::SeqCst) & IN_FLIGHT;
         let here = locals.fold(0u64, |sum, local| {
             sum.wrapping_add(local.0.load(Ordering::Acquire) & IN_FLIGHT)
