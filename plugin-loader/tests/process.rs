@@ -1006,14 +1006,15 @@ fn regex_lite_replace_copy_suffix(text: &str) -> String {
 
 /// The child of a host that is killed (`SIGKILL`, no cleanup) dies too.
 /// The "host" is this test binary run again with `PLUGKIT_ORPHAN_HOST` set;
-/// it publishes its plugin's pid in a file (its stdout is libtest's).
+/// it prints its plugin's pid on a line of its own to its stdout (written
+/// to the descriptor, past libtest's capture), where this test reads it.
 #[test]
 fn no_orphan_when_the_host_is_killed() {
+    use std::io::BufRead;
     if std::env::var_os("PLUGKIT_ORPHAN_HOST").is_some() {
         return orphan_host();
     }
     let staged = fixture("fixture-process", "");
-    let pid_file = staged.path().join("plugin.pid");
     let mut host = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
@@ -1021,40 +1022,53 @@ fn no_orphan_when_the_host_is_killed() {
             "--test-threads=1",
         ])
         .env("PLUGKIT_ORPHAN_HOST", staged.path())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("host starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let pid = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-        {
-            break pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the host did not start the plugin within 60 s"
-        );
-        assert!(
-            host.try_wait().expect("host status").is_none(),
-            "the host ended without starting the plugin"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Kept open until the host is killed, so no write of its sees a closed pipe.
+    let mut output = std::io::BufReader::new(host.stdout.take().expect("piped")).lines();
+    let pid = output
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix(ORPHAN_PID)?.trim().parse::<i32>().ok())
+        .expect("the host printed its plugin's pid before it ended");
+    let plugin = rustix::process::Pid::from_raw(pid).expect("a pid");
+    // Opened before the host dies, so the pid cannot be reused under it.
+    let exited = rustix::process::pidfd_open(plugin, rustix::process::PidfdFlags::empty())
+        .expect("the plugin runs");
+    assert!(
+        support::alive(pid as u32),
+        "the plugin runs before its host dies"
+    );
     host.kill().expect("SIGKILL the host");
     host.wait().expect("reap the host");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while support::alive(pid) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drop(output);
+    // A pidfd becomes readable when its process exits.
+    let timeout = rustix::event::Timespec {
+        tv_sec: 30,
+        tv_nsec: 0,
+    };
+    let died = loop {
+        let mut fds = [rustix::event::PollFd::new(
+            &exited,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            ready => break ready.expect("poll the pidfd") == 1,
+        }
+    };
     assert!(
-        !support::alive(pid),
-        "plugin process {pid} outlived its killed host"
+        died,
+        "plugin process {pid} outlived its killed host by 30 s"
     );
 }
 
+/// How the orphan test's host says its plugin's pid.
+const ORPHAN_PID: &str = "plugin pid: ";
+
 fn orphan_host() {
+    use std::io::Write;
     let dir = std::path::PathBuf::from(std::env::var_os("PLUGKIT_ORPHAN_HOST").expect("set"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1067,9 +1081,10 @@ fn orphan_host() {
             .manifest;
         let (loader, _cache) = support::loader(quick());
         let plugin = loader.load(&manifest, &dir).await.expect("loads");
-        let pid = pid(&plugin).to_string();
-        std::fs::write(dir.join("plugin.pid.tmp"), pid).expect("write pid");
-        std::fs::rename(dir.join("plugin.pid.tmp"), dir.join("plugin.pid")).expect("publish pid");
+        // To the descriptor: `println!` would be captured by libtest.
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "\n{ORPHAN_PID}{}", pid(&plugin)).expect("print pid");
+        stdout.flush().expect("flush");
         tokio::time::sleep(Duration::from_secs(600)).await;
     });
 }
