@@ -116,6 +116,19 @@ async fn plugin_calls(plugin: &Instance, iters: u64, n: usize) -> Duration {
         .mul_f64(iters as f64 / (per_task * n as u64) as f64)
 }
 
+/// Time for `messages` echoed by `cat` with `n` in flight all along, in
+/// rounds of `n` written at once (the floor beside [`plugin_calls`]).
+fn echo_messages(echo: &mut Echo, buffer: &mut Vec<u8>, messages: u64, n: usize) -> Duration {
+    let rounds = messages.div_ceil(n as u64);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        echo.round(n, buffer);
+    }
+    start
+        .elapsed()
+        .mul_f64(messages as f64 / (rounds * n as u64) as f64)
+}
+
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
@@ -145,16 +158,7 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         let mut group = c.benchmark_group(format!("process-{placement}-inflight-{n}"));
         group.sample_size(20);
         group.bench_function("baseline:pipe-echo(cat)", |b| {
-            b.iter_custom(|iters| {
-                let rounds = iters.div_ceil(n as u64);
-                let start = Instant::now();
-                for _ in 0..rounds {
-                    echo.round(n, &mut buffer);
-                }
-                start
-                    .elapsed()
-                    .mul_f64(iters as f64 / (rounds * n as u64) as f64)
-            })
+            b.iter_custom(|iters| echo_messages(&mut echo, &mut buffer, iters, n))
         });
         group.bench_function("plugkit:call(echo)", |b| {
             b.iter_custom(|iters| runtime.block_on(plugin_calls(&plugin, iters, n)))
@@ -228,16 +232,7 @@ fn placement(c: &mut Criterion, dir: &Path, placement: &str) {
         );
         let floor = median(
             (0..RUNS)
-                .map(|_| {
-                    let rounds = total.div_ceil(n as u64);
-                    let start = Instant::now();
-                    for _ in 0..rounds {
-                        echo.round(n, &mut buffer);
-                    }
-                    start
-                        .elapsed()
-                        .mul_f64(total as f64 / (rounds * n as u64) as f64)
-                })
+                .map(|_| echo_messages(&mut echo, &mut buffer, total, n))
                 .collect(),
         );
         write_figure(
