@@ -453,6 +453,45 @@ mod barrier {
     }
 }
 
+/// A call held in flight on a thread of its own, for the tests.
+#[cfg(test)]
+struct HeldCall {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+#[cfg(test)]
+impl HeldCall {
+    /// Enters `life` on a new thread (*here* when `here`, else through the
+    /// shared word); returns once the call is admitted.
+    fn enter(life: &std::sync::Arc<Lifecycle>, here: bool) -> HeldCall {
+        let life = std::sync::Arc::clone(life);
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let (_shared, _here) = if here {
+                (None, Some(life.enter_here("m").expect("open")))
+            } else {
+                (Some(life.enter("m").expect("open")), None)
+            };
+            entered_tx.send(()).expect("send");
+            let _ = release_rx.recv();
+        });
+        entered_rx.recv().expect("entered");
+        HeldCall { release, thread }
+    }
+
+    /// Lets the call return (it leaves on its thread, concurrently).
+    fn release(&self) {
+        self.release.send(()).expect("release");
+    }
+
+    /// Waits until the released call's thread has ended.
+    fn join(self) {
+        self.thread.join().expect("caller");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,28 +589,17 @@ mod tests {
             .build()
             .expect("runtime");
         let life = Arc::new(life());
-        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let caller = {
-            let life = Arc::clone(&life);
-            std::thread::spawn(move || {
-                let admission = life.enter("m").expect("open");
-                entered_tx.send(()).expect("send");
-                let _ = release_rx.recv();
-                drop(admission);
-            })
-        };
-        entered_rx.recv().expect("entered");
+        let caller = HeldCall::enter(&life, false);
         life.close();
         runtime.block_on(async {
             assert!(
                 !life.drain(Duration::from_millis(1)).await,
                 "still in flight"
             );
-            release_tx.send(()).expect("release");
+            caller.release();
             assert!(life.drain(Duration::from_secs(60)).await);
         });
-        caller.join().expect("caller");
+        caller.join();
     }
 }
 
@@ -680,18 +708,7 @@ mod here_tests {
     fn the_deferred_stop_waits_for_the_last_call_here_on_another_thread() {
         let life = life();
         let runs = Arc::new(AtomicUsize::new(0));
-        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let caller = {
-            let life = Arc::clone(&life);
-            std::thread::spawn(move || {
-                let admission = life.enter_here("m").expect("open");
-                entered_tx.send(()).expect("send");
-                let _ = release_rx.recv();
-                drop(admission);
-            })
-        };
-        entered_rx.recv().expect("entered");
+        let caller = HeldCall::enter(&life, true);
         let shared = life.enter("m").expect("open");
         life.close();
         let counter = Arc::clone(&runs);
@@ -705,36 +722,25 @@ mod here_tests {
             0,
             "a call here is still in flight"
         );
-        release_tx.send(()).expect("release");
-        caller.join().expect("caller");
+        caller.release();
+        caller.join();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn drain_waits_for_a_call_here_on_another_thread() {
         let life = life();
-        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let caller = {
-            let life = Arc::clone(&life);
-            std::thread::spawn(move || {
-                let admission = life.enter_here("m").expect("open");
-                entered_tx.send(()).expect("send");
-                let _ = release_rx.recv();
-                drop(admission);
-            })
-        };
-        entered_rx.recv().expect("entered");
+        let caller = HeldCall::enter(&life, true);
         life.pause();
         runtime().block_on(async {
             assert!(
                 !life.drain(Duration::from_millis(1)).await,
                 "still in flight"
             );
-            release_tx.send(()).expect("release");
+            caller.release();
             assert!(life.drain(Duration::from_secs(60)).await);
         });
-        caller.join().expect("caller");
+        caller.join();
     }
 
     /// A call must never slip past a closing gate unseen. Threads call in
