@@ -318,7 +318,7 @@ impl<W: Write> Outbox<W> {
     }
 
     fn send(&self, message: &FromPlugin) -> io::Result<()> {
-        self.send_with(|queue| protocol::encode_frame(message, queue))
+        self.send_frame(|queue| protocol::encode_frame(message, queue), false)
     }
 
     /// Sends a call's reply, encoded from the borrowed response.
@@ -326,11 +326,6 @@ impl<W: Write> Outbox<W> {
     /// the writer thread.
     fn reply(&self, id: u64, result: Result<&[u8], &PluginError>, more: bool) -> io::Result<()> {
         self.send_frame(|queue| protocol::encode_reply(id, result, queue), more)
-    }
-
-    /// Sends the frame `encode` appends to the queue.
-    fn send_with(&self, encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
-        self.send_frame(encode, false)
     }
 
     /// Appends a frame, then writes the queue, unless someone is writing
